@@ -1,0 +1,1 @@
+"""Danish companion bot for runners rehabilitating hamstring tendinopathy or hip pain."""
