@@ -1,0 +1,461 @@
+"""The daily traffic-light check-in (lyskrydsmodellen) as a pure state machine.
+
+No Telegram, no database: the dialogue engine loads the user's open `Draft`, calls
+`answer()`, stores the returned draft and sends the reply (`prompt()` for the next
+question, `summary()` when the draft is done). Every word the user sees, and every
+word the user may type instead of pressing a button, comes from
+knowledge/texts/checkin.yaml; thresholds and advice from knowledge/traffic_light.yaml.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from enum import StrEnum
+from typing import Literal, get_args
+
+from rapidfuzz import fuzz, process
+
+from bot import trend
+from bot.knowledge import TELEGRAM_TEXT_LIMIT, Entry, Knowledge, Zone
+from bot.records import DayRecord, Morning
+from bot.replies import Button, Reply
+
+Activity = Literal["run", "strength", "rest", "other"]
+MORNINGS: tuple[Morning, ...] = get_args(Morning)
+ACTIVITIES: tuple[Activity, ...] = get_args(Activity)
+CALLBACK_PREFIX = "ci:"
+# Notes are free text kept as health data; a cap keeps one message from filling the row.
+NOTE_MAX_CHARS = 500
+# Typos are forgiven only in short answers, where a near-miss is clearly meant as one.
+FUZZY_MAX_WORDS = 3
+FUZZY_MIN_SCORE = 80
+FUZZY_MIN_LENGTH = 4
+
+
+class Step(StrEnum):
+    PAIN = "pain"
+    MORNING = "morning"
+    ACTIVITY = "activity"
+    NOTE = "note"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The check-in so far; the engine stores it between messages."""
+
+    step: Step
+    pain: int | None = None
+    morning: Morning | None = None
+    activity: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    draft: Draft
+    understood: bool
+    reply: Reply | None
+
+
+def new_draft() -> Draft:
+    return Draft(step=Step.PAIN)
+
+
+# ------------------------------------------------------------------ questions
+
+
+def _buttons(kb: Knowledge, step: Step) -> tuple[tuple[Button, ...], ...]:
+    if step is Step.PAIN:
+
+        def pain(n: int) -> Button:
+            return Button(kb.text("checkin_btn_pain", n=n), f"ci:p:{n}")
+
+        return (tuple(pain(n) for n in range(6)), tuple(pain(n) for n in range(6, 11)))
+    if step is Step.MORNING:
+        return (tuple(Button(kb.text(f"checkin_btn_morning_{m}"), f"ci:m:{m}") for m in MORNINGS),)
+    if step is Step.ACTIVITY:
+        row = [Button(kb.text(f"checkin_btn_activity_{a}"), f"ci:a:{a}") for a in ACTIVITIES]
+        return (tuple(row[:2]), tuple(row[2:]))
+    if step is Step.NOTE:
+        return ((Button(kb.text("checkin_btn_note_skip"), "ci:n:skip"),),)
+    return ()
+
+
+def prompt(kb: Knowledge, draft: Draft) -> Reply:
+    """The question for the draft's current step, with its buttons."""
+    return Reply(kb.text(f"checkin_q_{draft.step.value}"), _buttons(kb, draft.step))
+
+
+def _again(kb: Knowledge, draft: Draft, hint_key: str) -> StepResult:
+    question = prompt(kb, draft)
+    if draft.step is Step.DONE:
+        return StepResult(draft, False, Reply(kb.text("checkin_hint_done")))
+    return StepResult(
+        draft, False, Reply(f"{kb.text(hint_key)}\n\n{question.text}", question.buttons)
+    )
+
+
+# ------------------------------------------------------------------ typed words
+
+
+def fold(text: str) -> str:
+    """Lower case, æ/ø/å and their ae/oe/aa spellings made equal, punctuation to spaces."""
+    text = unicodedata.normalize("NFC", text).lower()
+    text = text.replace("æ", "ae").replace("ø", "oe").replace("å", "aa")
+    text = text.replace("ae", "e").replace("oe", "o").replace("aa", "a")
+    text = "".join(
+        c if c.isalnum() else " "
+        for c in unicodedata.normalize("NFKD", text)
+        if not unicodedata.combining(c)
+    )
+    return " ".join(text.split())
+
+
+def _words(kb: Knowledge, key: str) -> list[str]:
+    return [w for w in (fold(p) for p in kb.text(key).split(",")) if w]
+
+
+def _match(
+    kb: Knowledge, text: str, prefix: str, options: Sequence[str], *, first_wins: bool
+) -> str | None:
+    """Which option the typed text names, by the phrases in `checkin_words_<prefix>_<option>`.
+
+    Longest phrases claim their words first ("ikke værre" before "værre"); a phrase
+    right after a negation word is ignored. Different options in one message are
+    ambiguous unless `first_wins`.
+    """
+    folded = fold(text)
+    if not folded:
+        return None
+    negations = set(_words(kb, "checkin_words_negation"))
+    phrases = sorted(
+        ((phrase, option) for option in options for phrase in _words(kb, f"{prefix}_{option}")),
+        key=lambda po: -len(po[0]),
+    )
+    tokens = folded.split()
+    claimed = [False] * len(tokens)
+    hits: list[tuple[int, str]] = []
+    for phrase, option in phrases:
+        size = len(phrase.split())
+        for i in range(len(tokens) - size + 1):
+            if any(claimed[i : i + size]) or " ".join(tokens[i : i + size]) != phrase:
+                continue
+            claimed[i : i + size] = [True] * size
+            if i > 0 and tokens[i - 1] in negations and not claimed[i - 1]:
+                continue
+            hits.append((i, option))
+    if hits:
+        chosen = {option for _, option in hits}
+        if len(chosen) == 1 or first_wins:
+            return min(hits)[1]
+        return None
+    if len(tokens) > FUZZY_MAX_WORDS:
+        return None
+    choices = {phrase: option for phrase, option in phrases if len(phrase) >= FUZZY_MIN_LENGTH}
+    best = process.extractOne(
+        folded, list(choices), scorer=fuzz.ratio, score_cutoff=FUZZY_MIN_SCORE
+    )
+    return choices[best[0]] if best else None
+
+
+def parse_morning(kb: Knowledge, text: str) -> Morning | None:
+    """ "bedre", "som normalt", "vaerre", ... -> better/same/worse; None when unclear."""
+    found = _match(kb, text, "checkin_words_morning", MORNINGS, first_wins=False)
+    return next((m for m in MORNINGS if m == found), None)
+
+
+def parse_activity(kb: Knowledge, text: str) -> Activity | None:
+    """ "løb", "lob", "styrke", "hvile", "cykling", ... -> run/strength/rest/other."""
+    found = _match(kb, text, "checkin_words_activity", ACTIVITIES, first_wins=True)
+    return next((a for a in ACTIVITIES if a == found), None)
+
+
+def _is_skip(kb: Knowledge, text: str) -> bool:
+    return fold(text) in _words(kb, "checkin_words_note_skip")
+
+
+# ------------------------------------------------------------------ pain
+
+# Danish number words as a lexicon for reading scores; nothing here is shown to users.
+_NUMBER_WORDS = {
+    "nul": 0,
+    "en": 1,
+    "et": 1,
+    "to": 2,
+    "tre": 3,
+    "fire": 4,
+    "fem": 5,
+    "seks": 6,
+    "syv": 7,
+    "otte": 8,
+    "ni": 9,
+    "ti": 10,
+    "én": 1,
+    "ét": 1,
+}
+_ZERO_ANSWERS = frozenset(
+    {"ingen", "ingen smerte", "ingen smerter", "intet", "slet ikke", "ikke ondt"}
+)
+_WEAK_NUMBER_WORDS = {"en", "et"}  # also the article "a": only a score when alone
+_NUM = r"\d+(?:[.,]\d+)?"
+_OUT_OF_TEN = re.compile(rf"({_NUM})\s*(?:/|ud af|af|out of|of)\s*10(?![\d.,])")
+_RANGE = re.compile(rf"(?:mellem\s+)?({_NUM})\s*(?:-|–|—|til|eller|og|a)\s*({_NUM})(?![\d.,])")
+_NEGATIVE = re.compile(r"(?:^|[^\d\s])\s*[-−]\s*\d")
+_HALF = re.compile(rf"({_NUM})\s*(?:og en halv|½)")
+_NUMBER = re.compile(rf"(?<![\w.,])(-?)({_NUM})(?:\s*(er|\w+))?")
+_UNITS = frozenset(
+    {
+        "km",
+        "kilometer",
+        "m",
+        "meter",
+        "min",
+        "minut",
+        "minutter",
+        "t",
+        "time",
+        "timer",
+        "sek",
+        "sekunder",
+        "kg",
+        "gange",
+        "gang",
+        "dage",
+        "dag",
+        "uger",
+        "uge",
+        "x",
+        "reps",
+        "saet",
+        "set",
+        "sets",
+        "kl",
+        "procent",
+        "pct",
+    }
+)
+
+
+def _number_value(raw: str) -> float:
+    return float(raw.replace(",", "."))
+
+
+def parse_pain(text: str) -> int | None:
+    """A pain score 0-10 from a typed answer; a range or a fraction rounds up (be conservative).
+
+    "4", "fire", "4/10", "4 ud af 10", "ca 3", "3-4" -> 4, "3,5" -> 4, "nul", "ti".
+    None for nonsense, several unrelated numbers, numbers with units (5 km) or out of range.
+    """
+    if not isinstance(text, str) or len(text) > 300:
+        return None
+    lowered = unicodedata.normalize("NFC", text).lower().replace("½", " og en halv")
+    tokens = re.findall(r"\d+(?:[.,]\d+)?|[^\W\d_]+|[^\w\s]", lowered)
+    if _NEGATIVE.search(lowered):
+        return None
+    if " ".join(t for t in tokens if t.isalpha()) in _ZERO_ANSWERS and not any(
+        t[0].isdigit() for t in tokens
+    ):
+        return 0
+    strong = [t for t in tokens if t in _NUMBER_WORDS and t not in _WEAK_NUMBER_WORDS]
+    has_digits = any(t[0].isdigit() for t in tokens)
+    converted: list[str] = []
+    for i, tok in enumerate(tokens):
+        weak_ok = not strong and not has_digits
+        if tok in _NUMBER_WORDS and (tok not in _WEAK_NUMBER_WORDS or weak_ok):
+            # "en halv" after a number is a half, not the number one
+            if tok in _WEAK_NUMBER_WORDS and i + 1 < len(tokens) and tokens[i + 1] == "halv":
+                converted.append(tok)
+            else:
+                converted.append(str(_NUMBER_WORDS[tok]))
+        else:
+            converted.append(tok)
+    line = " ".join(converted)
+    line = re.sub(r"(\d)\s+([.,])\s+(\d)", r"\1\2\3", line)  # "3 , 5" back to "3,5"
+    line = re.sub(r"(\d)\s*'\s*(er)\b", r"\1 \2", line)  # "3'er"
+    line = re.sub(r"(\d)\s*-\s*(\d)", r"\1-\2", line)
+    line = re.sub(r"(\d)\s*/\s*(\d)", r"\1/\2", line)
+    line = _OUT_OF_TEN.sub(r"\1", line)
+    line = _HALF.sub(lambda m: str(_number_value(m.group(1)) + 0.5), line)
+    line = _RANGE.sub(
+        lambda m: str(max(_number_value(m.group(1)), _number_value(m.group(2)))), line
+    )
+    values: list[float] = []
+    for match in _NUMBER.finditer(line):
+        sign, raw, unit = match.groups()
+        if unit and unit in _UNITS:
+            continue
+        if sign or "/" in line[match.end() : match.end() + 1]:
+            return None  # negative, or a fraction of something other than 10
+        values.append(_number_value(raw))
+    if len(set(values)) != 1:
+        return None
+    score = math.ceil(values[0])
+    return score if 0 <= score <= 10 else None
+
+
+# ------------------------------------------------------------------ answers
+
+
+def _callback_step(callback: str) -> tuple[str, str] | None:
+    parts = callback.split(":")
+    if len(parts) != 3 or f"{parts[0]}:" != CALLBACK_PREFIX:
+        return None
+    return parts[1], parts[2]
+
+
+_STEP_CODES = {Step.PAIN: "p", Step.MORNING: "m", Step.ACTIVITY: "a", Step.NOTE: "n"}
+
+
+def _apply(kb: Knowledge, draft: Draft, value: str, typed: bool) -> Draft | None:
+    """The draft after a value for the current step, or None when it is not understood."""
+    if draft.step is Step.PAIN:
+        pain = parse_pain(value) if typed else (int(value) if value.isdigit() else None)
+        if pain is None or not 0 <= pain <= 10:
+            return None
+        return replace(draft, step=Step.MORNING, pain=pain)
+    if draft.step is Step.MORNING:
+        morning = (
+            parse_morning(kb, value) if typed else next((m for m in MORNINGS if m == value), None)
+        )
+        return None if morning is None else replace(draft, step=Step.ACTIVITY, morning=morning)
+    if draft.step is Step.ACTIVITY:
+        activity = (
+            parse_activity(kb, value)
+            if typed
+            else next((a for a in ACTIVITIES if a == value), None)
+        )
+        return None if activity is None else replace(draft, step=Step.NOTE, activity=activity)
+    if draft.step is Step.NOTE:
+        if not typed:
+            return replace(draft, step=Step.DONE, note=None) if value == "skip" else None
+        note = " ".join(value.split())
+        if not note:
+            return None
+        if _is_skip(kb, note):
+            return replace(draft, step=Step.DONE, note=None)
+        return replace(draft, step=Step.DONE, note=note[:NOTE_MAX_CHARS])
+    return None
+
+
+def answer(
+    kb: Knowledge, draft: Draft, text: str | None = None, callback: str | None = None
+) -> StepResult:
+    """Apply a typed answer or a button press to the current step.
+
+    Not understood (nonsense, a stale button from another step, nothing at all) leaves
+    the draft as it was and re-asks the question with a hint.
+    """
+    if draft.step is Step.DONE:
+        return _again(kb, draft, "checkin_hint_done")
+    hint = f"checkin_hint_{draft.step.value}"
+    if callback is not None:
+        parsed = _callback_step(callback)
+        if parsed is None or parsed[0] != _STEP_CODES[draft.step]:
+            return _again(kb, draft, "checkin_hint_stale")
+        new = _apply(kb, draft, parsed[1], typed=False)
+    elif text is not None:
+        new = _apply(kb, draft, text, typed=True)
+    else:
+        new = None
+    if new is None:
+        return _again(kb, draft, hint)
+    return StepResult(new, True, None)
+
+
+# ------------------------------------------------------------------ result
+
+
+def _pain(draft: Draft) -> int:
+    if draft.pain is None:
+        raise ValueError("the draft has no pain score yet")
+    return draft.pain
+
+
+def zone_of(kb: Knowledge, draft: Draft) -> Zone:
+    """The day's zone: the pain score, overridden by a morning worse than usual."""
+    return kb.traffic_light.zone_for(_pain(draft), draft.morning == "worse")
+
+
+def record_of(kb: Knowledge, draft: Draft, day: date) -> DayRecord:
+    """The finished check-in as the day's record (for storage and the trend)."""
+    zone = zone_of(kb, draft)
+    return DayRecord(day, _pain(draft), zone.id, draft.morning, draft.activity)
+
+
+def _phase_entry(kb: Knowledge, guide: str, phase: int) -> Entry | None:
+    """The guide's entry for a phase, preferring a section over a FAQ answer."""
+    found = [
+        (kb.entry_kind.get(e.id) != "section", e) for e in kb.entries_of(guide) if e.phase == phase
+    ]
+    return min(found, key=lambda fe: fe[0])[1] if found else None
+
+
+def _exercises(
+    kb: Knowledge, guide: str | None, phase: int | None, history: Sequence[DayRecord], today: date
+) -> tuple[str, str, str] | None:
+    """(heading, quoted text, source line) for the phase, or the next phase after a green streak."""
+    if guide is None or phase is None or guide not in kb.guides:
+        return None
+    current = _phase_entry(kb, guide, phase)
+    greens = trend.streak(history, today, "green")
+    following = _phase_entry(kb, guide, phase + 1)
+    if greens >= kb.traffic_light.trend.green_streak_days and following is not None:
+        entry = following
+        head = kb.text("checkin_exercises_next", days=greens, phase=phase + 1, title=entry.title)
+    elif current is not None:
+        entry = current
+        head = kb.text("checkin_exercises_current", phase=phase, title=entry.title)
+    else:
+        return None
+    source = kb.text("checkin_source", source=kb.guides[guide].source, section=entry.source)
+    return head, entry.text, source
+
+
+def _fit(text: str, limit: int) -> str:
+    """Cut a quote at a line end so the whole message fits one Telegram message."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - 1)]
+    if "\n" in cut:
+        cut = cut[: cut.rindex("\n")]
+    return cut.rstrip() + "…"
+
+
+def summary(
+    kb: Knowledge,
+    draft: Draft,
+    guide: str | None,
+    phase: int | None,
+    history: Sequence[DayRecord],
+    today: date,
+) -> Reply:
+    """The day's zone and advice, the phase's exercises when the zone allows it, and the trend.
+
+    `history` may or may not hold today's record; the draft is today's check-in either way.
+    """
+    zone = zone_of(kb, draft)
+    pain = _pain(draft)
+    records = [r for r in history if r.day != today] + [record_of(kb, draft, today)]
+    parts = [kb.text("checkin_summary_zone", symbol=zone.symbol, label=zone.label, pain=pain)]
+    if draft.morning == "worse":
+        by_pain = kb.traffic_light.zone_for(pain, morning_worse=False)
+        if by_pain.id != zone.id:
+            parts.append(
+                kb.text("checkin_summary_morning_override", symbol=zone.symbol, label=zone.label)
+            )
+    parts.append(zone.advice.get(guide or "default", zone.advice["default"]))
+    tail = [
+        trend.trend_text(kb, records, today, guide),
+        kb.text("checkin_model_source", source=kb.traffic_light.source),
+    ]
+    if zone.progression and (exercises := _exercises(kb, guide, phase, records, today)):
+        head, quote, source = exercises
+        room = TELEGRAM_TEXT_LIMIT - len("\n\n".join([*parts, *tail, head, source])) - 4
+        parts.append(f"{head}\n{_fit(quote, room)}\n{source}")
+    return Reply("\n\n".join([*parts, *tail]))
