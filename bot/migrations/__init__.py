@@ -1,0 +1,1 @@
+"""Alembic migrations for bot.storage (env.py, versions/)."""

@@ -1,0 +1,473 @@
+"""Database: typed SQLAlchemy models, engine setup, Alembic upgrades and the few helpers
+that carry real logic (GDPR export/delete, claiming due reminders across processes).
+
+The dialogue engine uses `Database.session()` and the models directly; there is no
+repository layer. Every datetime is timezone-aware UTC, on SQLite as on PostgreSQL.
+Helpers flush but never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    false,
+    func,
+    select,
+    true,
+    update,
+)
+from sqlalchemy import (
+    text as sql_text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.mutable import MutableDict
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+DEFAULT_TIMEZONE = "Europe/Copenhagen"
+
+# Stable constraint names on every backend, so migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CHECKIN_STATUSES = ("open", "done", "cancelled", "expired", "replaced")
+DELIVERY_KINDS = ("daily", "snooze")
+DELIVERY_STATUSES = ("claimed", "sent", "failed")
+
+
+def utcnow() -> datetime:
+    """The current time, aware and in UTC (the only kind of datetime stored)."""
+    return datetime.now(UTC)
+
+
+def _in_list(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend; naive datetimes are refused on write.
+
+    SQLite has no time zone type, so values are stored as naive UTC there and made
+    aware again on read; PostgreSQL uses `timestamptz` and is normalised to UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: store aware UTC datetimes (use utcnow())")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        str: String(),
+        int: Integer(),
+    }
+
+
+class User(Base):
+    """A Telegram user; `id` is the Telegram user id."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("phase BETWEEN 1 AND 4", name="phase_range"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    consent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    consent_at: Mapped[datetime | None]
+    guide: Mapped[str | None]  # proximal / distal / hip
+    phase: Mapped[int | None]  # 1-4
+    timezone: Mapped[str] = mapped_column(default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE)
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())  # False after 403
+    dialog_state: Mapped[str | None]
+    dialog_data: Mapped[dict[str, Any]] = mapped_column(
+        MutableDict.as_mutable(JSON().with_variant(JSONB(), "postgresql")),
+        default=dict,
+        server_default=sql_text("'{}'"),
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+
+class Checkin(Base):
+    """One traffic-light check-in; `local_date` is the user's own calendar day."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        CheckConstraint("pain BETWEEN 0 AND 10", name="pain_range"),
+        CheckConstraint(_in_list("status", CHECKIN_STATUSES), name="status_known"),
+        # At most one open check-in per user, and one completed check-in per user per day.
+        Index(
+            "uq_checkins_one_open",
+            "user_id",
+            unique=True,
+            sqlite_where=sql_text("status = 'open'"),
+            postgresql_where=sql_text("status = 'open'"),
+        ),
+        Index(
+            "uq_checkins_one_done_per_day",
+            "user_id",
+            "local_date",
+            unique=True,
+            sqlite_where=sql_text("status = 'done'"),
+            postgresql_where=sql_text("status = 'done'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    local_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(default="open", server_default="open")
+    step: Mapped[str | None]
+    pain: Mapped[int | None]
+    morning: Mapped[str | None]  # better / same / worse
+    activity: Mapped[str | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    zone: Mapped[str | None]  # green / yellow / red
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+    completed_at: Mapped[datetime | None]
+
+
+class Question(Base):
+    """A question the bot answered or could not answer, for the maintainers' gap report.
+
+    `user_id` is NULL when the user has not consented: the question is kept anonymously.
+    """
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str]  # answer / clarify / fallback / red_flag / intent
+    guide: Mapped[str | None]
+    entry_id: Mapped[str | None]
+    score: Mapped[float] = mapped_column(Float, default=0.0, server_default=sql_text("0"))
+    helpful: Mapped[bool | None]
+    feedback_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class Reminder(Base):
+    """A user's daily reminder: a row, not an in-process timer, so it survives restarts.
+
+    `claimed_by`/`claimed_until` are a lease: a worker owns the reminder until then.
+    """
+
+    __tablename__ = "reminders"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    local_time: Mapped[time] = mapped_column(Time)
+    timezone: Mapped[str] = mapped_column(default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE)
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    next_due_at: Mapped[datetime] = mapped_column(index=True)
+    paused_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None]
+    claimed_until: Mapped[datetime | None]
+    last_sent_on: Mapped[date | None] = mapped_column(Date)
+    snoozed: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class ReminderDelivery(Base):
+    """One reminder message; the unique key lets a reminder go out at most once a day per kind."""
+
+    __tablename__ = "reminder_deliveries"
+    __table_args__ = (
+        UniqueConstraint("user_id", "local_date", "kind"),
+        CheckConstraint(_in_list("kind", DELIVERY_KINDS), name="kind_known"),
+        CheckConstraint(_in_list("status", DELIVERY_STATUSES), name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    local_date: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(default="daily", server_default="daily")
+    status: Mapped[str] = mapped_column(default="claimed", server_default="claimed")
+    claimed_by: Mapped[str]
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    sent_at: Mapped[datetime | None]
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Accept `postgres://` and `postgresql://` as psycopg 3 (psycopg2 is not installed)."""
+    parsed = make_url(url)
+    if parsed.drivername in {"postgres", "postgresql"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Foreign keys are off by default in SQLite; WAL lets readers and a writer overlap."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+class Database:
+    """One engine and session factory for one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        if self.url.get_backend_name() == "sqlite":
+            path = _sqlite_file(self.url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(self.url)
+            event.listen(self.engine, "connect", _on_sqlite_connect)
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def alembic_config(self) -> Any:
+        """Alembic config for the packaged migrations; env.py takes our connection from it."""
+        from alembic.config import Config
+
+        config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        return config
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations up to `revision` on this database."""
+        from alembic import command
+
+        self._migrate(command.upgrade, revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Undo migrations down to `revision` ("base" empties the database)."""
+        from alembic import command
+
+        self._migrate(command.downgrade, revision)
+
+    def _migrate(self, step: Callable[[Any, str], None], revision: str) -> None:
+        config = self.alembic_config()
+        sqlite = self.dialect == "sqlite"
+        with self.engine.connect() as connection:
+            if sqlite:
+                # Batch migrations copy and drop tables; with foreign keys on, dropping
+                # the old table would cascade-delete the children's rows.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    config.attributes["connection"] = connection
+                    step(config, revision)
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _user_tables() -> list[tuple[Table, str]]:
+    """Every table holding a user's rows and the column naming the user, children first."""
+    found: list[tuple[Table, str]] = []
+    for table in reversed(Base.metadata.sorted_tables):
+        if table.name == User.__tablename__:
+            found.append((table, "id"))
+        elif "user_id" in table.c:
+            found.append((table, "user_id"))
+    return found
+
+
+def delete_user_data(session: Session, user_id: int) -> dict[str, int]:
+    """Delete every row of one user (GDPR erasure); returns deleted rows per table.
+
+    Deletes explicitly rather than relying on ON DELETE CASCADE so the counts are
+    exact and nothing survives even where foreign keys are not enforced.
+    """
+    counts: dict[str, int] = {}
+    for table, column in _user_tables():
+        result = session.execute(delete(table).where(table.c[column] == user_id))
+        counts[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    session.expire_all()
+    return counts
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def export_user_data(session: Session, user_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Every row of one user from every table (GDPR access), as JSON-ready values.
+
+    Keys are table names, each with a list of rows (column -> value); dates and times
+    are ISO 8601 strings. Tables are read through their columns, so a new table with a
+    `user_id` column is exported without changing this function.
+    """
+    export: dict[str, list[dict[str, Any]]] = {}
+    for table, column in reversed(_user_tables()):
+        key_columns = list(table.primary_key.columns)
+        rows = session.execute(
+            select(table).where(table.c[column] == user_id).order_by(*key_columns)
+        ).mappings()
+        export[table.name] = [
+            {name: _jsonable(value) for name, value in row.items()} for row in rows
+        ]
+    return export
+
+
+def claim_due_reminders(
+    session: Session, now: datetime, worker_id: str, limit: int, lease: timedelta
+) -> list[Reminder]:
+    """Claim up to `limit` due reminders for `worker_id` until `now + lease`.
+
+    One UPDATE ... RETURNING: on PostgreSQL its subquery locks rows with FOR UPDATE
+    SKIP LOCKED, so concurrent workers get disjoint rows without waiting; on SQLite the
+    statement holds the write lock. The lease keeps a reminder claimed after commit, so
+    another worker takes it only once the lease has run out (e.g. its worker died).
+    The caller commits (promptly, to publish the lease).
+    """
+    if limit <= 0:
+        return []
+    due = (
+        select(Reminder.user_id)
+        .where(
+            Reminder.enabled,
+            Reminder.next_due_at <= now,
+            (Reminder.paused_until.is_(None)) | (Reminder.paused_until <= now),
+            (Reminder.claimed_until.is_(None)) | (Reminder.claimed_until <= now),
+        )
+        .order_by(Reminder.next_due_at, Reminder.user_id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    statement = (
+        update(Reminder)
+        .where(Reminder.user_id.in_(due.scalar_subquery()))
+        .values(claimed_by=worker_id, claimed_until=now + lease)
+        .returning(Reminder)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    claimed = list(session.scalars(statement))
+    claimed.sort(key=lambda r: (r.next_due_at, r.user_id))
+    return claimed
+
+
+def db_main(argv: list[str]) -> int:
+    """`python -m bot db upgrade|current` on the configured DATABASE_URL."""
+    from bot.settings import SettingsError, load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m bot db", description=db_main.__doc__)
+    parser.add_argument("action", choices=["upgrade", "current"])
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    database = Database(settings.database_url)
+    shown = database.url.render_as_string(hide_password=True)
+    try:
+        if args.action == "upgrade":
+            database.upgrade()
+            print(f"{shown}: upgraded to {database.current_revision()}")
+            return 0
+        current, head = database.current_revision(), database.head_revision()
+        state = "up to date" if current == head else f"behind head {head}: run `db upgrade`"
+        print(f"{shown}: revision {current or 'none (empty database)'} ({state})")
+        return 0 if current == head else 1
+    except Exception as exc:  # an unreachable or broken database: one clear line
+        print(f"{shown}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
