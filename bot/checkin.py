@@ -124,18 +124,20 @@ def _words(kb: Knowledge, key: str) -> list[str]:
 def _match(
     kb: Knowledge, text: str, prefix: str, options: Sequence[str], *, first_wins: bool
 ) -> str | None:
-    """Which option the typed text names, by the phrases in `checkin_words_<prefix>_<option>`.
+    """Which option the typed text names, by the phrases in `<prefix>_<option>`.
 
     Longest phrases claim their words first ("ikke værre" before "værre"); a phrase
-    right after a negation word is ignored. Different options in one message are
-    ambiguous unless `first_wins`.
+    right after a negation word, or listed under `<prefix>_ignore` ("end normalt"),
+    names nothing. Different options in one message are ambiguous unless `first_wins`.
     """
     folded = fold(text)
     if not folded:
         return None
     negations = set(_words(kb, "checkin_words_negation"))
+    ignore = f"{prefix}_ignore"
+    known = [*options, *(["ignore"] if ignore in kb.texts else [])]
     phrases = sorted(
-        ((phrase, option) for option in options for phrase in _words(kb, f"{prefix}_{option}")),
+        ((phrase, option) for option in known for phrase in _words(kb, f"{prefix}_{option}")),
         key=lambda po: -len(po[0]),
     )
     tokens = folded.split()
@@ -147,7 +149,7 @@ def _match(
             if any(claimed[i : i + size]) or " ".join(tokens[i : i + size]) != phrase:
                 continue
             claimed[i : i + size] = [True] * size
-            if i > 0 and tokens[i - 1] in negations and not claimed[i - 1]:
+            if option == "ignore" or (i > 0 and tokens[i - 1] in negations and not claimed[i - 1]):
                 continue
             hits.append((i, option))
     if hits:
@@ -155,9 +157,13 @@ def _match(
         if len(chosen) == 1 or first_wins:
             return min(hits)[1]
         return None
-    if len(tokens) > FUZZY_MAX_WORDS:
-        return None
-    choices = {phrase: option for phrase, option in phrases if len(phrase) >= FUZZY_MIN_LENGTH}
+    if any(claimed) or len(tokens) > FUZZY_MAX_WORDS:
+        return None  # a negated or ignored phrase was read; a near miss would second-guess it
+    choices = {
+        phrase: option
+        for phrase, option in phrases
+        if option != "ignore" and len(phrase) >= FUZZY_MIN_LENGTH
+    }
     best = process.extractOne(
         folded, list(choices), scorer=fuzz.ratio, score_cutoff=FUZZY_MIN_SCORE
     )
@@ -337,7 +343,7 @@ def _apply(kb: Knowledge, draft: Draft, value: str, typed: bool) -> Draft | None
         note = " ".join(value.split())
         if not note:
             return None
-        if _is_skip(kb, note):
+        if not fold(note) or _is_skip(kb, note):  # "-", "..." or a skip word
             return replace(draft, step=Step.DONE, note=None)
         return replace(draft, step=Step.DONE, note=note[:NOTE_MAX_CHARS])
     return None
