@@ -17,8 +17,8 @@ from bot.records import DayRecord, ZoneId
 
 # A week needs this many check-ins before its average pain is worth comparing.
 MIN_CHECKINS_PER_WEEK = 2
-# The recent week must be at least this much lower (points of 0-10) to count as better.
-CLEAR_IMPROVEMENT = 1.0
+# The recent week must be this much lower (points of 0-10) to count as clearly better.
+CLEAR_IMPROVEMENT = 1.5
 
 FindingKind = Literal["no_improvement", "red_streak", "green_streak", "first", "ok"]
 
