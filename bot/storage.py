@@ -49,7 +49,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.mutable import MutableDict
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_TIMEZONE = "Europe/Copenhagen"
@@ -139,6 +146,21 @@ class User(Base):
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
 
+    # The rows below belong to the user: they go with it (the database's ON DELETE
+    # CASCADE does the deleting), and the relationships order inserts in a flush.
+    checkins: Mapped[list[Checkin]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    questions: Mapped[list[Question]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    reminder: Mapped[Reminder | None] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    deliveries: Mapped[list[ReminderDelivery]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
 
 class Checkin(Base):
     """One traffic-light check-in; `local_date` is the user's own calendar day."""
@@ -183,6 +205,8 @@ class Checkin(Base):
     )
     completed_at: Mapped[datetime | None]
 
+    user: Mapped[User] = relationship(back_populates="checkins")
+
 
 class Question(Base):
     """A question the bot answered or could not answer, for the maintainers' gap report.
@@ -204,6 +228,8 @@ class Question(Base):
     helpful: Mapped[bool | None]
     feedback_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    user: Mapped[User | None] = relationship(back_populates="questions")
 
 
 class Reminder(Base):
@@ -227,6 +253,8 @@ class Reminder(Base):
     last_sent_on: Mapped[date | None] = mapped_column(Date)
     snoozed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
+    user: Mapped[User] = relationship(back_populates="reminder")
+
 
 class ReminderDelivery(Base):
     """One reminder message; the unique key lets a reminder go out at most once a day per kind."""
@@ -247,6 +275,8 @@ class ReminderDelivery(Base):
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     sent_at: Mapped[datetime | None]
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    user: Mapped[User] = relationship(back_populates="deliveries")
 
 
 def normalize_url(url: str | URL) -> URL:
