@@ -1,0 +1,114 @@
+"""Turn a matcher Decision into the text and buttons the user sees.
+
+Answers quote the guide and name their source; red flags put the doctor
+advice first; clarify and fallback offer `pick:<entry_id>` buttons. Every
+word comes from knowledge/texts/answers.yaml or the knowledge itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.knowledge import TELEGRAM_TEXT_LIMIT, Knowledge
+from bot.matcher import Candidate, Decision
+from bot.replies import Button
+
+LABEL_LIMIT = 40
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+def _label(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1].rstrip() + "…"
+
+
+def _fit(text: str) -> str:
+    return text if len(text) <= TELEGRAM_TEXT_LIMIT else text[: TELEGRAM_TEXT_LIMIT - 1] + "…"
+
+
+def entry_text(kb: Knowledge, entry_id: str) -> str:
+    """The quoted answer and its source line."""
+    entry = kb.entries[entry_id]
+    guide = kb.guides[kb.entry_guide[entry_id]]
+    source = kb.text("answer_source", source=guide.source, section=entry.source)
+    return f"{entry.text.strip()}\n\n{source}"
+
+
+def render_entry(kb: Knowledge, entry_id: str) -> Rendered:
+    """The answer for a pressed `pick:<entry_id>` button (old buttons may name removed ones)."""
+    if entry_id not in kb.entries:
+        return Rendered(kb.text("entry_missing"))
+    return Rendered(_fit(entry_text(kb, entry_id)))
+
+
+def _pick_buttons(
+    kb: Knowledge, cands: tuple[Candidate, ...], by_guide: bool
+) -> tuple[tuple[Button, ...], ...]:
+    rows: list[tuple[Button, ...]] = []
+    seen: set[str] = set()
+    for c in cands:
+        if c.entry_id in seen or c.entry_id not in kb.entries:
+            continue
+        seen.add(c.entry_id)
+        if by_guide and c.guide in kb.guides:
+            label = kb.guides[c.guide].short
+        else:
+            label = kb.entries[c.entry_id].title
+        rows.append((Button(_label(label), f"pick:{c.entry_id}"),))
+        if len(rows) == 3:
+            break
+    return tuple(rows)
+
+
+def render(kb: Knowledge, decision: Decision) -> Rendered:
+    """The reply for a decision; always non-empty and within Telegram's limit."""
+    kind = decision.kind
+    if kind == "answer" and decision.entry_id in kb.entries:
+        return Rendered(_fit(entry_text(kb, decision.entry_id or "")))
+    if kind == "red_flag":
+        flags = {rf.id: rf for rf in kb.red_flags}
+        parts = [kb.text("red_flag_intro")]
+        quoted: set[str] = set()
+        for fid in decision.red_flags:
+            rf = flags.get(fid)
+            if rf is not None and rf.guide_text not in quoted:
+                quoted.add(rf.guide_text)
+                parts.append(kb.text("red_flag_item", guide_text=rf.guide_text))
+        text = "\n".join(parts) + "\n\n" + kb.text("red_flag_advice")
+        if decision.entry_id in kb.entries:
+            text += (
+                "\n\n"
+                + kb.text("red_flag_then_answer")
+                + "\n\n"
+                + entry_text(kb, decision.entry_id or "")
+            )
+        return Rendered(_fit(text))
+    if kind == "intent":
+        intent = next((i for i in kb.intents if i.id == decision.intent_id), None)
+        if intent is not None and intent.reply:
+            return Rendered(_fit(intent.reply))
+        return Rendered(kb.text("intent_ok"))
+    if kind == "clarify":
+        guides = {c.guide for c in decision.candidates}
+        topics = {
+            kb.entries[c.entry_id].topic for c in decision.candidates if c.entry_id in kb.entries
+        }
+        by_guide = (
+            len(guides) == len(decision.candidates) > 1 and len(topics) == 1 and None not in topics
+        )
+        key = "clarify_guide" if by_guide else "clarify_topic"
+        buttons = _pick_buttons(kb, decision.candidates, by_guide)
+        if buttons:
+            return Rendered(kb.text(key), buttons)
+    # fallback (and anything that cannot be shown as asked)
+    buttons = _pick_buttons(kb, decision.candidates[:3], False)
+    parts = [kb.text("fallback")]
+    if buttons:
+        parts.append(kb.text("fallback_suggest"))
+    parts.append(kb.text("fallback_hint"))
+    return Rendered("\n\n".join(parts), buttons)

@@ -1,0 +1,374 @@
+"""Decide what a message is: red flag, intent, knowledge answer, question back, or fallback.
+
+Every searchable entry scores a message 0-100 from IDF-weighted lemma overlap
+(recall of its best example phrasing, precision over everything the entry
+says) blended with rapidfuzz similarity. A wrong confident answer is worse
+than an honest fallback, so words the knowledge has never seen count against
+a match, and close calls become questions (clarify) instead of guesses.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rapidfuzz import fuzz
+
+from bot.knowledge import Knowledge, RedFlag
+from bot.textproc import NEGATORS, Analysis, TextProcessor, Token, build_processor, find_phrase
+
+Kind = Literal["answer", "clarify", "fallback", "red_flag", "intent"]
+
+# Tuned on shared/eval/dev.yaml and tests/eval/cases.yaml (see bench/ and tests/).
+ANSWER_MIN = 52.0  # below: fallback
+CLARIFY_MARGIN = 3.0  # two different topics this close (and neither sure): ask which
+SURE = 78.0  # at or above: answer even if another topic is close
+PAIR_MARGIN = 6.0  # parallel entries of the two hamstring guides closer than this: ask which guide
+CONTEXT_BOOST = 6.0
+INTENT_MIN = 70.0
+MAX_CHARS = 1500
+WEEK_WORDS = {"uge": 1.0, "maned": 4.3, "dag": 1 / 7, "ar": 52.0}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry_id: str
+    guide: str
+    score: float  # 0-100
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: Kind
+    guide: str | None
+    entry_id: str | None
+    intent_id: str | None
+    red_flags: tuple[str, ...]
+    score: float
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(frozen=True)
+class _Item:
+    key: str
+    guide: str | None
+    topic: str | None
+    docs: tuple[frozenset[str], ...]
+    doc_strings: tuple[str, ...]
+    bag: frozenset[str]
+    text_bag: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Flag:
+    flag: RedFlag
+    groups: tuple[tuple[tuple[str, ...], ...], ...]
+    none_of: tuple[tuple[str, ...], ...]
+
+
+class Matcher:
+    """Built from one Knowledge; build a new one on reload (that also drops the result cache)."""
+
+    def __init__(self, kb: Knowledge, proc: TextProcessor) -> None:
+        self.kb = kb
+        self.proc = proc
+        self.entries = [self._item(eid, kb.entry_guide[eid]) for eid in kb.entries]
+        self.intents = [self._intent_item(i.id) for i in kb.intents]
+        items = [*self.entries, *self.intents]
+        df: dict[str, int] = defaultdict(int)
+        for it in items:
+            for t in it.bag:
+                df[t] += 1
+        n = max(len(items), 1)
+        self.idf_unknown = math.log((n + 1) / 0.5)
+        self.idf: dict[str, float] = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
+        self.vocab_terms = proc.known_terms
+        self.doc_weight = {it.key: tuple(self._weight(d) for d in it.docs) for it in items}
+        self.index: dict[str, list[_Item]] = defaultdict(list)
+        for it in self.entries:
+            for t in it.bag | it.text_bag:
+                self.index[t].append(it)
+        self.context: dict[str, list[tuple[str, ...]]] = {
+            g.id: [seq for w in g.context_words if (seq := self._phrase(w))]
+            for g in kb.guides.values()
+        }
+        self.flags = [self._compile_flag(rf) for rf in kb.red_flags]
+        self._cache: dict[tuple[str, str | None], Decision] = {}
+
+    @classmethod
+    def build(
+        cls, kb: Knowledge, cache_dir: Path | None = None, knowledge_dir: Path | None = None
+    ) -> Matcher:
+        if knowledge_dir is None:
+            knowledge_dir = _default_knowledge_dir()
+        return cls(kb, build_processor(kb, knowledge_dir, cache_dir))
+
+    # ------------------------------------------------------------------ building
+
+    def _terms(self, text: str) -> frozenset[str]:
+        return frozenset(self.proc.analyse(text).terms)
+
+    def _phrase(self, text: str) -> tuple[str, ...]:
+        return tuple(t.term for t in self.proc.analyse(text).tokens)
+
+    def _item(self, eid: str, guide: str) -> _Item:
+        e = self.kb.entries[eid]
+        phrasings = [*e.examples, e.title, *e.keywords]
+        docs = tuple(self._terms(p) for p in phrasings)
+        strings = tuple(self.proc.analyse(p).normalized for p in phrasings)
+        bag = frozenset().union(*docs)
+        return _Item(eid, guide, e.topic, docs, strings, bag, self._terms(e.text) - bag)
+
+    def _intent_item(self, iid: str) -> _Item:
+        intent = next(i for i in self.kb.intents if i.id == iid)
+        docs = tuple(self._terms(p) for p in intent.examples)
+        strings = tuple(self.proc.analyse(p).normalized for p in intent.examples)
+        return _Item(iid, None, None, docs, strings, frozenset().union(*docs), frozenset())
+
+    def _compile_flag(self, rf: RedFlag) -> _Flag:
+        groups = tuple(tuple(s for t in g if (s := self._phrase(t))) for g in rf.all_of)
+        return _Flag(rf, groups, tuple(s for t in rf.none_of if (s := self._phrase(t))))
+
+    def _w(self, term: str) -> float:
+        w = self.idf.get(term)
+        if w is not None:
+            return w
+        # Words no entry uses point away from the knowledge; never-seen words even more.
+        return self.idf_unknown * (0.7 if term in self.vocab_terms else 0.9)
+
+    def _weight(self, terms: frozenset[str]) -> float:
+        return sum(self._w(t) for t in terms) or 1.0
+
+    # ------------------------------------------------------------------ scoring
+
+    def _score(self, it: _Item, q: frozenset[str], wq: float, qstr: str, fuzzy: bool) -> float:
+        best_rec = 0.0
+        best_f = 0.0
+        best_i = 0
+        for i, (d, wd) in enumerate(zip(it.docs, self.doc_weight[it.key], strict=True)):
+            inter = q & d
+            if not inter:
+                continue
+            ov = sum(self._w(t) for t in inter)
+            rec = ov / wd
+            prec = ov / wq
+            f = 2 * rec * prec / (rec + prec)
+            if rec + 0.5 * f > best_rec + 0.5 * best_f:
+                best_rec, best_f, best_i = rec, f, i
+        if best_rec == 0.0:
+            return 0.0
+        explained = sum(self._w(t) for t in q & it.bag) + 0.5 * sum(
+            self._w(t) for t in (q & it.text_bag)
+        )
+        prec_item = explained / wq
+        lemma = max(best_f, math.sqrt(best_rec * prec_item))
+        score = 100.0 * lemma
+        if fuzzy:
+            sim = fuzz.token_sort_ratio(qstr, it.doc_strings[best_i])
+            score = 0.8 * score + 0.2 * sim
+        return score
+
+    def _query(self, a: Analysis) -> tuple[frozenset[str], float, str]:
+        q = frozenset(a.terms)
+        return q, self._weight(q), a.normalized
+
+    def rank(self, text: str) -> list[tuple[str, float]]:
+        """Every entry that shares a term with the message, best first (ids and raw scores)."""
+        a = self.proc.analyse(clip(text))
+        return self._rank(a)
+
+    def _rank(self, a: Analysis) -> list[tuple[str, float]]:
+        q, wq, qstr = self._query(a)
+        if not q:
+            return []
+        seen: dict[str, _Item] = {}
+        for t in q:
+            for it in self.index.get(t, ()):
+                seen[it.key] = it
+        rough = sorted(
+            ((self._score(it, q, wq, qstr, False), it) for it in seen.values()),
+            key=lambda p: -p[0],
+        )
+        fine = [(self._score(it, q, wq, qstr, True), it.key) for s, it in rough[:12] if s > 0]
+        fine.sort(key=lambda p: -p[0])
+        return [(k, s) for s, k in fine]
+
+    def _intent(self, a: Analysis) -> tuple[str | None, float]:
+        q, wq, qstr = self._query(a)
+        if not q:
+            return None, 0.0
+        best: tuple[str | None, float] = (None, 0.0)
+        for it in self.intents:
+            s = self._score(it, q, wq, qstr, True)
+            if s > best[1]:
+                best = (it.key, s)
+        return best
+
+    # ------------------------------------------------------------------ context
+
+    def _context_guides(self, a: Analysis) -> set[str]:
+        found = set()
+        for gid, phrases in self.context.items():
+            if any(find_phrase(a.tokens, p) for p in phrases):
+                found.add(gid)
+        return found
+
+    # ------------------------------------------------------------------ red flags
+
+    def red_flags(self, text: str) -> tuple[str, ...]:
+        a = self.proc.analyse(clip(text))
+        return tuple(f.flag.id for f in self.flags if self._fires(f, a))
+
+    def _fires(self, f: _Flag, a: Analysis) -> bool:
+        toks = a.tokens
+        for seq in f.none_of:
+            if find_phrase(toks, seq):
+                return False
+        for group in f.groups:
+            if not any(self._affirmed(toks, seq) for seq in group):
+                return False
+        if f.flag.min_weeks is not None:
+            weeks = _durations(toks)
+            if not weeks or max(weeks) < f.flag.min_weeks:
+                return False
+        return True
+
+    def _affirmed(self, toks: Sequence[Token], seq: tuple[str, ...]) -> bool:
+        """The phrase occurs and is not negated nearby in its clause ("det vækker mig ikke")."""
+        if any(t in NEGATORS for t in seq):
+            return bool(find_phrase(toks, seq))
+        return any(not _negated(toks, i, len(seq)) for i in find_phrase(toks, seq))
+
+    # ------------------------------------------------------------------ decision
+
+    def decide(self, text: str, guide: str | None = None) -> Decision:
+        """The decision for one message (cached; the cache lives as long as this Matcher)."""
+        if not isinstance(text, str):
+            text = ""
+        key = (text[:MAX_CHARS], guide)
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            hit = self._cache[key] = self._decide(key[0], guide)
+        return hit
+
+    def _decide(self, text: str, guide: str | None = None) -> Decision:
+        a = self.proc.analyse(clip(text))
+        flags = tuple(f.flag.id for f in self.flags if self._fires(f, a))
+        ranked = self._rank(a)
+        know = self._knowledge(a, ranked, guide)
+        if flags:
+            if know.kind == "answer":
+                return Decision(
+                    "red_flag", know.guide, know.entry_id, None, flags, know.score, know.candidates
+                )
+            return Decision("red_flag", None, None, None, flags, know.score, know.candidates)
+        intent_id, intent_score = self._intent(a)
+        if intent_id is not None and intent_score >= INTENT_MIN and intent_score >= know.score - 5:
+            return Decision("intent", None, None, intent_id, (), round(intent_score, 1), ())
+        return know
+
+    def _knowledge(
+        self, a: Analysis, ranked: list[tuple[str, float]], guide: str | None
+    ) -> Decision:
+        kb = self.kb
+        named = self._context_guides(a)
+        ctx = next(iter(named)) if len(named) == 1 else None
+        if ctx is None and guide in kb.guides and (not named or guide in named):
+            ctx = guide
+        scored: list[tuple[float, str]] = []
+        for eid, s in ranked:
+            g = kb.entry_guide[eid]
+            if ctx is not None and g == ctx:
+                s += CONTEXT_BOOST
+            scored.append((min(s, 100.0), eid))
+        scored.sort(key=lambda p: -p[0])
+        cands = tuple(Candidate(eid, kb.entry_guide[eid], round(s, 1)) for s, eid in scored[:6])
+        if not scored or scored[0][0] < ANSWER_MIN:
+            return Decision(
+                "fallback",
+                None,
+                None,
+                None,
+                (),
+                round(scored[0][0], 1) if scored else 0.0,
+                _distinct(cands, 3),
+            )
+        top_s, top = scored[0]
+        topic = kb.entries[top].topic
+        # Parallel entries of the hamstring guides: the context picks one, else the wording must.
+        if topic is not None:
+            pair = [(s, e) for s, e in scored if kb.entries[e].topic == topic and e != top]
+            if pair and ctx is None and top_s - pair[0][0] < PAIR_MARGIN:
+                both = (cands_for(kb, top, top_s), cands_for(kb, pair[0][1], pair[0][0]))
+                return Decision("clarify", None, None, None, (), round(top_s, 1), both)
+        # Two different topics this close: ask which one was meant.
+        others = [(s, e) for s, e in scored[1:] if topic is None or kb.entries[e].topic != topic]
+        if others and top_s < SURE and top_s - others[0][0] < CLARIFY_MARGIN:
+            picks = [cands_for(kb, top, top_s)] + [
+                cands_for(kb, e, s) for s, e in others[:2] if top_s - s < CLARIFY_MARGIN
+            ]
+            return Decision("clarify", None, None, None, (), round(top_s, 1), tuple(picks))
+        return Decision("answer", kb.entry_guide[top], top, None, (), round(top_s, 1), cands)
+
+
+def cands_for(kb: Knowledge, eid: str, score: float) -> Candidate:
+    return Candidate(eid, kb.entry_guide[eid], round(score, 1))
+
+
+def _distinct(cands: tuple[Candidate, ...], n: int) -> tuple[Candidate, ...]:
+    return cands[:n]
+
+
+def clip(text: str) -> str:
+    """Long messages are cut (the question is rarely after 1,500 characters)."""
+    return text[:MAX_CHARS] if isinstance(text, str) else ""
+
+
+def _durations(toks: Sequence[Token]) -> list[float]:
+    """Weeks mentioned in the message ("7 uger", "to måneder"; "flere måneder" = 8)."""
+    weeks: list[float] = []
+    for i, t in enumerate(toks):
+        unit = WEEK_WORDS.get(t.term)
+        if unit is None:
+            continue
+        for back in (1, 2):
+            if i - back >= 0 and toks[i - back].number is not None:
+                weeks.append(float(toks[i - back].number or 0) * unit)
+                break
+        else:
+            if unit >= 4 and re.fullmatch(r"m[aå]+neder|months|years|år", t.text):
+                weeks.append(8.0 * (unit / 4.3))
+    return weeks
+
+
+def _negated(toks: Sequence[Token], i: int, n: int) -> bool:
+    """A negator up to three words before ("ingen hævelse"), or after across only small words
+    ("det vækker mig ikke", but not "knæet aftager ikke"), in the same clause."""
+    clause = toks[i].clause
+    for t in toks[max(0, i - 3) : i]:
+        if t.clause == clause and t.term in NEGATORS:
+            return True
+    for t in toks[i + n : i + n + 3]:
+        if t.clause != clause:
+            break
+        if t.term in NEGATORS:
+            return True
+        if not t.stop:
+            break
+    return False
+
+
+def _default_knowledge_dir() -> Path | None:
+    from bot.settings import SettingsError, load_settings
+
+    try:
+        return load_settings().knowledge_dir
+    except SettingsError:
+        return None

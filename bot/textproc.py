@@ -1,0 +1,602 @@
+"""Danish text processing: turn what a runner types into comparable terms.
+
+spaCy's blank Danish pipeline tokenises; lemmas come from spacy-lookups-data,
+but only a compact slice of its 550k-entry table (the forms that can reach the
+knowledge) is kept and cached on disk, so a normal start never loads the full
+table. On top: lowercasing, æ/ø/å folding (ae/oe/aa or dropped letters),
+lemma fixes from knowledge/lang/lemmas.yaml, compound split/join against the
+knowledge vocabulary, synonyms and slang from knowledge/synonyms.yaml, and
+rapidfuzz typo correction.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+from rapidfuzz.distance import DamerauLevenshtein
+
+from bot.knowledge import Knowledge, Problem
+
+# Bump when the processing changes, so cached compact tables are rebuilt.
+PIPELINE_VERSION = "3"
+LEMMAS_FILE = Path("lang") / "lemmas.yaml"
+
+NEGATORS = frozenset({"ikke", "ingen", "intet", "aldrig", "hverken", "not", "no", "never", "ik"})
+CLAUSE_BREAKS = frozenset({",", ".", "!", "?", ";", ":", "men", "but", "\n"})
+
+# spaCy's Danish stop words minus the ones that carry meaning in this domain.
+_KEEP = {
+    "bag",
+    "under",
+    "hel",
+    "længere",
+    "lav",
+    "lave",
+    "lavet",
+    "god",
+    "ny",
+    "nyt",
+    "sammen",
+    "sidde",
+    "først",
+    "lille",
+}
+_ENGLISH_STOP = {
+    "a",
+    "an",
+    "the",
+    "is",
+    "it",
+    "i",
+    "my",
+    "me",
+    "for",
+    "to",
+    "of",
+    "in",
+    "on",
+    "and",
+    "or",
+    "do",
+    "does",
+    "should",
+    "can",
+    "what",
+    "how",
+    "why",
+    "when",
+    "any",
+    "plz",
+    "please",
+    "pls",
+    "ok",
+    "okay",
+    "be",
+    "with",
+    "at",
+    "this",
+    "that",
+    "you",
+    "your",
+    "am",
+    "are",
+    "was",
+    "good",
+    "idea",
+    "there",
+    "so",
+    "if",
+    "have",
+    "has",
+    "from",
+    "after",
+    "about",
+}
+
+
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.da.stop_words import STOP_WORDS
+
+    words = (set(STOP_WORDS) - _KEEP) | _ENGLISH_STOP | {"når", "bare", "helt", "godt", "kun"}
+    return frozenset(words | {skeleton(w) for w in words})
+
+
+# ----------------------------------------------------------------- normalisation
+
+_KEEP_PUNCT = set("-?.,!:;/+%'")
+
+
+def clean(text: str) -> str:
+    """Lowercase and drop control characters, emoji and symbols ."""
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFC", text).lower():
+        cat = unicodedata.category(ch)
+        if cat[0] in "LN" or ch in _KEEP_PUNCT:
+            out.append(ch)
+        elif ch == "\n":
+            out.append(" . ")
+        else:
+            out.append(" ")
+    return re.sub(r"\s+", " ", "".join(out)).strip()
+
+
+_FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ä": "ae", "ö": "oe", "ü": "u"})
+
+
+@lru_cache(maxsize=65536)
+def skeleton(word: str) -> str:
+    """An ASCII form where 'knæ', 'knae' and 'kna' (æ/ø/å as ae/oe/aa or dropped) meet."""
+    w = word.lower().translate(_FOLD)
+    w = unicodedata.normalize("NFKD", w)
+    w = "".join(c for c in w if not unicodedata.combining(c))
+    return w.replace("aa", "a").replace("oe", "o").replace("ae", "a")
+
+
+# ---------------------------------------------------------------------- lemmas
+
+
+class LemmasFile(BaseModel):
+    """knowledge/lang/lemmas.yaml: domain lemma fixes spaCy's lookup table gets wrong."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    lemmas: dict[str, str]
+
+
+def check_lemmas_file(path: Path) -> list[Problem]:
+    """Problems in a lemmas file (empty list: fine); for `python -m bot validate`."""
+    rel = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return [Problem(rel, 1, f"cannot read lemmas: {exc}")]
+    try:
+        parsed = LemmasFile.model_validate(data)
+    except ValidationError as exc:
+        return [
+            Problem(rel, 1, f"{'.'.join(map(str, e['loc']))}: {e['msg']}") for e in exc.errors()
+        ]
+    problems = []
+    for form, lemma in parsed.lemmas.items():
+        if not form.strip() or not lemma.strip() or form != form.lower() or lemma != lemma.lower():
+            problems.append(
+                Problem(rel, 1, f"{form!r}: forms and lemmas must be non-empty lowercase")
+            )
+    return problems
+
+
+def load_lemma_overrides(knowledge_dir: Path) -> dict[str, str]:
+    path = knowledge_dir / LEMMAS_FILE
+    if not path.exists() or check_lemmas_file(path):
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {str(k).lower(): str(v).lower() for k, v in (data.get("lemmas") or {}).items()}
+
+
+def _lookups_version() -> str:
+    try:
+        return metadata.version("spacy-lookups-data")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a dependency
+        return "none"
+
+
+def load_full_lemma_table() -> dict[str, str]:
+    """spaCy's complete Danish lookup table (~550k forms); only used to build the compact one."""
+    import spacy_lookups_data
+
+    path = Path(spacy_lookups_data.__file__).parent / "data" / "da_lemma_lookup.json.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        table: dict[str, str] = json.load(fh)
+    return table
+
+
+# ------------------------------------------------------------------- tokenising
+
+_tokenizer: Any = None
+
+
+def _tokenize(text: str) -> list[str]:
+    """spaCy's Danish tokenizer (blank pipeline), loaded once per process."""
+    global _tokenizer
+    if _tokenizer is None:
+        import spacy
+
+        _tokenizer = spacy.blank("da").tokenizer
+    words: list[str] = []
+    for tok in _tokenizer(text):
+        t = tok.text
+        # "SI-led", "7-9", "proksimal-": keep numbers whole, split words on hyphens and slashes.
+        if re.fullmatch(r"[\d.,\-–/]+", t):
+            words.append(t)
+            continue
+        for piece in re.split(r"[-/+']", t):
+            if piece:
+                words.append(piece)
+    return words
+
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def vocabulary_words(texts: Iterable[str]) -> Counter[str]:
+    """Word frequencies of the knowledge, without spaCy (fast, good enough here)."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(w for w in _WORD.findall(clean(text)) if not w.isdigit())
+    return counts
+
+
+def knowledge_texts(kb: Knowledge) -> list[str]:
+    """Every text whose words the matcher should know."""
+    texts: list[str] = list(kb.guide_texts.values())
+    for e in kb.entries.values():
+        texts += [e.title, e.text, e.source, *e.examples, *e.keywords]
+    for i in kb.intents:
+        texts += list(i.examples)
+        if i.reply:
+            texts.append(i.reply)
+    for canon, variants in kb.synonyms.items():
+        texts += [canon, *variants]
+    for rf in kb.red_flags:
+        texts += [rf.guide_text, *(t for g in rf.all_of for t in g), *rf.none_of]
+    for g in kb.guides.values():
+        texts += [g.title, g.short, *g.context_words]
+    return texts
+
+
+# ------------------------------------------------------------------ the table
+
+
+@dataclass
+class CompactTable:
+    """Forms that can reach the knowledge -> lemma, compound parts, and vocabulary frequency."""
+
+    lemmas: dict[str, str]
+    compounds: dict[str, list[str]]
+    freq: dict[str, int]
+
+    def to_json(self) -> str:
+        return json.dumps({"lemmas": self.lemmas, "compounds": self.compounds, "freq": self.freq})
+
+    @classmethod
+    def from_json(cls, raw: str) -> CompactTable:
+        data = json.loads(raw)
+        return cls(data["lemmas"], data["compounds"], data["freq"])
+
+
+LINKS = ("", "s", "e")
+MIN_PART = 3
+
+
+def split_compound(word: str, is_form: Any, is_modifier: Any) -> tuple[str, str] | None:
+    """Longest known head with a known modifier (linking -s-/-e- allowed)."""
+    for i in range(MIN_PART, len(word) - MIN_PART + 1):
+        head = word[i:]
+        if not is_form(head):
+            continue
+        left = word[:i]
+        for link in LINKS:
+            if link and not left.endswith(link):
+                continue
+            mod = left[: len(left) - len(link)] if link else left
+            if len(mod) >= MIN_PART and is_modifier(mod):
+                return mod, head
+    return None
+
+
+def build_compact_table(
+    words: Counter[str], full: dict[str, str], overrides: dict[str, str]
+) -> CompactTable:
+    """Slice the full table down to what the knowledge vocabulary can reach."""
+
+    def base_lemma(form: str) -> str | None:
+        if form in overrides:
+            return overrides[form]
+        return full.get(form)
+
+    lemmas: dict[str, str] = {}
+    compounds: dict[str, list[str]] = {}
+    known_words = set(full) | set(full.values()) | set(overrides) | set(overrides.values())
+    for w in words:
+        lemma = base_lemma(w)
+        if lemma is None:
+            split = split_compound(w, lambda h: base_lemma(h) is not None, known_words.__contains__)
+            if split:
+                mod, head = split
+                head_lemma = base_lemma(head) or head
+                mod_lemma = base_lemma(mod) or mod
+                lemma = mod + head_lemma
+                compounds[w] = [mod_lemma, head_lemma]
+            else:
+                lemma = w
+        lemmas[w] = lemma
+    for form, lemma in overrides.items():
+        lemmas[form] = lemma
+    # Compound lemmas of the vocabulary split too (hasesene -> hase + sene).
+    for w, parts in list(compounds.items()):
+        compounds.setdefault(lemmas[w], parts)
+    reach = set(lemmas.values()) | set(lemmas)
+    for form, lemma in full.items():
+        if form not in lemmas and (lemma in reach) and len(form) > 1:
+            lemmas[form] = overrides.get(form, lemma)
+    # Lemmas are forms too (so a modifier "sidde" or a typed lemma is known).
+    for lemma in set(lemmas.values()):
+        lemmas.setdefault(lemma, lemma)
+    return CompactTable(lemmas, compounds, dict(words))
+
+
+def load_compact_table(
+    kb: Knowledge, knowledge_dir: Path | None, cache_dir: Path | None
+) -> CompactTable:
+    """The cached compact table for this knowledge, built from the full table if missing."""
+    overrides = load_lemma_overrides(knowledge_dir) if knowledge_dir else {}
+    key = f"lemmas-{PIPELINE_VERSION}-{kb.fingerprint or 'nofp'}-{_lookups_version()}.json"
+    path = cache_dir / key if cache_dir else None
+    if path is not None and path.exists():
+        try:
+            return CompactTable.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError):
+            pass
+    table = build_compact_table(
+        vocabulary_words(knowledge_texts(kb)), load_full_lemma_table(), overrides
+    )
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(table.to_json(), encoding="utf-8")
+            tmp.replace(path)
+        except OSError:
+            pass
+    return table
+
+
+# ------------------------------------------------------------------- analysis
+
+
+@dataclass(frozen=True)
+class Token:
+    """One word of a message: what was typed and the term it stands for."""
+
+    text: str
+    term: str
+    parts: tuple[str, ...] = ()
+    stop: bool = False
+    known: bool = True
+    clause: int = 0
+    number: float | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    tokens: tuple[Token, ...]
+
+    @property
+    def terms(self) -> list[str]:
+        """Content terms in order (compound parts included), for scoring."""
+        out: list[str] = []
+        for t in self.tokens:
+            if t.stop or t.number is not None:
+                continue
+            out.append(t.term)
+            out.extend(t.parts)
+        return out
+
+    @property
+    def normalized(self) -> str:
+        """The message as one string of terms, for fuzzy string comparison."""
+        return " ".join(t.term for t in self.tokens)
+
+    @property
+    def content_count(self) -> int:
+        return sum(1 for t in self.tokens if not t.stop and t.number is None)
+
+
+_NUM = re.compile(r"^\d+(?:[.,]\d+)?(?:[-–]\d+(?:[.,]\d+)?)?$")
+NUMBER_WORDS = {
+    "en": 1,
+    "et": 1,
+    "to": 2,
+    "tre": 3,
+    "fire": 4,
+    "fem": 5,
+    "seks": 6,
+    "syv": 7,
+    "otte": 8,
+    "ni": 9,
+    "ti": 10,
+    "elleve": 11,
+    "tolv": 12,
+    "femten": 15,
+    "tyve": 20,
+}
+
+
+class TextProcessor:
+    """Analyses messages into terms; build once per Knowledge (it caches per word)."""
+
+    def __init__(self, table: CompactTable, synonyms: dict[str, list[str]]) -> None:
+        self.table = table
+        self.stop = _stop_words()
+        self._skel: dict[str, str] = {}
+        for form in sorted(table.lemmas, key=lambda f: (-table.freq.get(f, 0), f)):
+            self._skel.setdefault(skeleton(form), form)
+        # Typo candidates: the knowledge's own words, by skeleton length.
+        self._by_len: dict[int, list[tuple[str, str]]] = {}
+        for w in sorted(table.freq, key=lambda f: (-table.freq[f], f)):
+            if len(w) >= 4 and not w.isdigit():
+                self._by_len.setdefault(len(skeleton(w)), []).append((skeleton(w), w))
+        self.known_terms = {skeleton(lemma) for lemma in table.lemmas.values()}
+        self._resolve = lru_cache(maxsize=32768)(self._resolve_uncached)
+        self.synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._max_syn = 1
+        for canon, variants in synonyms.items():
+            target = tuple(t.term for t in self._base(canon))
+            for v in [canon, *variants]:
+                seq = tuple(t.term for t in self._base(v))
+                if seq and target and seq != target:
+                    self.synonyms[seq] = target
+                    self._max_syn = max(self._max_syn, len(seq))
+        self.analyse = lru_cache(maxsize=4096)(self._analyse_uncached)
+
+    # -- words
+
+    def _lemma_of(self, form: str) -> tuple[str, tuple[str, ...]]:
+        lemma = self.table.lemmas.get(form, form)
+        parts = self.table.compounds.get(form) or self.table.compounds.get(lemma) or []
+        return lemma, tuple(skeleton(p) for p in parts)
+
+    def _known_form(self, word: str) -> str | None:
+        if word in self.table.lemmas:
+            return word
+        return self._skel.get(skeleton(word))
+
+    def _fuzzy(self, word: str) -> str | None:
+        """Nearest knowledge word within a length-aware edit distance (short words: exact only)."""
+        sk = skeleton(word)
+        n = len(sk)
+        if n < 4:
+            return None
+        limit = 1 if n < 10 else (2 if n < 14 else 3)
+        best: tuple[int, int, str] | None = None
+        for length in range(n - limit, n + limit + 1):
+            for rank, (cand_sk, cand) in enumerate(self._by_len.get(length, ())):
+                if n < 6 and cand_sk[0] != sk[0]:
+                    continue
+                d = DamerauLevenshtein.distance(sk, cand_sk, score_cutoff=limit)
+                if d <= limit and (best is None or (d, rank) < best[:2]):
+                    best = (d, rank, cand)
+        return best[2] if best else None
+
+    def _resolve_uncached(self, word: str) -> tuple[str, tuple[str, ...], bool]:
+        """word -> (term, compound part terms, known?)."""
+        form = self._known_form(word)
+        if form is None:
+            split = split_compound(
+                word,
+                lambda h: self._known_form(h) is not None,
+                lambda m: self._known_form(m) is not None,
+            )
+            if split:
+                mod, head = split
+                mod_lemma, _ = self._lemma_of(self._known_form(mod) or mod)
+                head_lemma, _ = self._lemma_of(self._known_form(head) or head)
+                return skeleton(mod + head_lemma), (skeleton(mod_lemma), skeleton(head_lemma)), True
+            form = self._fuzzy(word)
+        if form is None:
+            return skeleton(word), (), False
+        lemma, parts = self._lemma_of(form)
+        return skeleton(lemma), parts, True
+
+    def _base(self, text: str) -> list[Token]:
+        """Tokens with lemmas, before synonyms."""
+        tokens: list[Token] = []
+        clause = 0
+        for raw in _tokenize(clean(text)):
+            if raw in CLAUSE_BREAKS or not any(c.isalnum() for c in raw):
+                if raw in CLAUSE_BREAKS:
+                    clause += 1
+                continue
+            if _NUM.match(raw):
+                head = re.split(r"[-–]", raw)[0].replace(",", ".")
+                tokens.append(Token(raw, raw, (), True, True, clause, float(head)))
+                continue
+            term, parts, known = self._resolve(raw)
+            number = NUMBER_WORDS.get(raw)
+            stop = raw in self.stop or term in self.stop
+            tokens.append(
+                Token(
+                    raw, term, parts, stop, known, clause, None if number is None else float(number)
+                )
+            )
+            if raw == "men":
+                clause += 1
+        return self._join(tokens)
+
+    def _join(self, tokens: list[Token]) -> list[Token]:
+        """Split compounds typed as two words ("hase sene", "sidde knoglen") become one term."""
+        out: list[Token] = []
+        i = 0
+        while i < len(tokens):
+            a = tokens[i]
+            if i + 1 < len(tokens) and not a.stop and a.number is None:
+                b = tokens[i + 1]
+                if b.number is None and a.clause == b.clause:
+                    joined = self._join_pair(a, b)
+                    if joined:
+                        out.append(joined)
+                        i += 2
+                        continue
+            out.append(a)
+            i += 1
+        return out
+
+    def _join_pair(self, a: Token, b: Token) -> Token | None:
+        for link in LINKS:
+            for left in (a.text, a.term):
+                cand = skeleton(left) + link + b.term
+                if cand in self.known_terms and len(cand) > 5:
+                    return Token(a.text + b.text, cand, (a.term, b.term), False, True, a.clause)
+        return None
+
+    def _analyse_uncached(self, text: str) -> Analysis:
+        base = self._base(text)
+        out: list[Token] = []
+        i = 0
+        while i < len(base):
+            for size in range(min(self._max_syn, len(base) - i), 0, -1):
+                seq = tuple(t.term for t in base[i : i + size])
+                target = self.synonyms.get(seq)
+                if target is not None and all(t.number is None for t in base[i : i + size]):
+                    first = base[i]
+                    text_ = " ".join(t.text for t in base[i : i + size])
+                    for term in target:
+                        stop = term in self.stop
+                        parts = self._parts_of_term(term)
+                        out.append(Token(text_, term, parts, stop, True, first.clause))
+                    i += size
+                    break
+            else:
+                out.append(base[i])
+                i += 1
+        return Analysis(tuple(out))
+
+    def _parts_of_term(self, term: str) -> tuple[str, ...]:
+        return self._resolve(term)[1] if term else ()
+
+    def terms_of(self, text: str) -> tuple[str, ...]:
+        """The term sequence of a short phrase (all tokens, stop words included)."""
+        return tuple(t.term for t in self.analyse(text).tokens)
+
+
+def build_processor(
+    kb: Knowledge, knowledge_dir: Path | None = None, cache_dir: Path | None = None
+) -> TextProcessor:
+    return TextProcessor(load_compact_table(kb, knowledge_dir, cache_dir), kb.synonyms)
+
+
+def find_phrase(tokens: Sequence[Token], phrase: Sequence[str]) -> list[int]:
+    """Start positions where a term sequence occurs (one-term phrases also match compound parts)."""
+    hits: list[int] = []
+    n = len(phrase)
+    if n == 0:
+        return hits
+    for i in range(len(tokens) - n + 1):
+        whole = all(tokens[i + k].term == phrase[k] for k in range(n))
+        if whole or (n == 1 and phrase[0] in tokens[i].parts):
+            hits.append(i)
+    return hits
