@@ -171,13 +171,13 @@ def _match(
 
 
 def parse_morning(kb: Knowledge, text: str) -> Morning | None:
-    """ "bedre", "som normalt", "vaerre", ... -> better/same/worse; None when unclear."""
+    """Typed morning answers ("bedre", "som normalt", "vaerre") -> better/same/worse, else None."""
     found = _match(kb, text, "checkin_words_morning", MORNINGS, first_wins=False)
     return next((m for m in MORNINGS if m == found), None)
 
 
 def parse_activity(kb: Knowledge, text: str) -> Activity | None:
-    """ "løb", "lob", "styrke", "hvile", "cykling", ... -> run/strength/rest/other."""
+    """Typed activities ("løb", "lob", "styrke", "hvile", "cykling") -> run/strength/rest/other."""
     found = _match(kb, text, "checkin_words_activity", ACTIVITIES, first_wins=True)
     return next((a for a in ACTIVITIES if a == found), None)
 

@@ -32,6 +32,7 @@ from bot.checkin import (
 )
 from bot.knowledge import TELEGRAM_TEXT_LIMIT, Knowledge, load_knowledge
 from bot.records import DayRecord
+from bot.replies import Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2025, 3, 14)
@@ -113,11 +114,11 @@ def real_kb() -> Knowledge:
     return load_knowledge(ROOT / "knowledge", ROOT / "intents")
 
 
-def _callbacks(reply: checkin.Reply) -> list[str]:
+def _callbacks(reply: Reply) -> list[str]:
     return [b.data for row in reply.buttons for b in row]
 
 
-def _labels(reply: checkin.Reply) -> list[str]:
+def _labels(reply: Reply) -> list[str]:
     return [b.label for row in reply.buttons for b in row]
 
 
@@ -275,7 +276,7 @@ def test_no_input_at_all_reasks(kb: Knowledge) -> None:
 def test_done_draft_takes_no_more_answers(kb: Knowledge) -> None:
     draft = _at(Step.DONE)
     for kwargs in ({"text": "5"}, {"callback": "ci:p:5"}):
-        result = answer(kb, draft, **kwargs)  # type: ignore[arg-type]
+        result = answer(kb, draft, **kwargs)
         assert not result.understood
         assert result.draft == draft
         assert result.reply is not None

@@ -237,5 +237,5 @@ def test_trend_text_starts_with_the_dots(kb: Knowledge) -> None:
 def test_every_finding_has_a_text(kb: Knowledge) -> None:
     for kind in ("no_improvement", "red_streak", "green_streak", "first", "ok"):
         for guide in (None, *kb.guides):
-            text = trend.finding_text(kb, trend.Finding(kind), guide)  # type: ignore[arg-type]
+            text = trend.finding_text(kb, trend.Finding(kind), guide)
             assert text.strip()
