@@ -17,6 +17,17 @@ injects failures at the network edge (rate limit, blocked users, 5xx for the nex
 
 Everything is guarded by one lock, so the fake can be driven from any thread while the bot
 hammers it from another process or event loop.
+
+Typical end-to-end test (the bot as a subprocess with TELEGRAM_BASE_URL=fake.base_url)::
+
+    fake.wait_until_polling()                    # the bot is up and long-polling
+    fake.send_command(42, "start")
+    welcome = fake.wait_for(lambda c: c.chat_id == 42 and c.method == "sendMessage")
+    fake.press_button(42, welcome, welcome.button_data[0])
+    fake.wait_for(lambda c: "grøn" in c.text.lower(), since=len(fake.sent))
+
+In async tests whose Application runs in the test's own event loop, use
+``await fake.wait_for_async(...)`` (the blocking wait runs in a worker thread).
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import itertools
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -261,7 +273,10 @@ def parse_multipart(
                 content=content,
             )
         else:
-            fields[name] = content.decode("utf-8")
+            try:
+                fields[name] = content.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ApiError(400, "Bad Request: strings must be encoded in UTF-8") from exc
     return fields, files
 
 
@@ -305,6 +320,11 @@ class _Server(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client hangs up (a cancelled long poll, close()); report bugs."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     """Decodes one Bot API request and hands it to FakeTelegram.dispatch."""
@@ -336,7 +356,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         url = urllib.parse.urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = max(int(self.headers.get("Content-Length") or 0), 0)
+        except ValueError:
+            length = 0
         body = self.rfile.read(length) if length else b""
         content_type = self.headers.get("Content-Type", "")
         status, payload = self.server.fake.dispatch(url.path, url.query, content_type, body)
@@ -830,7 +853,11 @@ class FakeTelegram:
                 raise ApiError(400, "Bad Request: parameters must be a JSON object")
             params.update(decoded)
         elif body:
-            raw.update(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            try:
+                form = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ApiError(400, "Bad Request: strings must be encoded in UTF-8") from exc
+            raw.update(urllib.parse.parse_qsl(form, keep_blank_values=True))
         for name, value in raw.items():
             params[name] = _decode_value(name, value)
         return params, files

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import json
 import socket
 import struct
 import time
+import urllib.error
+import urllib.request
 import zlib
 from collections.abc import AsyncIterator
 
@@ -263,6 +266,48 @@ async def test_commands_groups_and_other_message_kinds_parse(
     assert edited.edited_message is not None
     assert edited.edited_message.text == "smerte 4"
     assert edited.edited_message.message_id == original["message"]["message_id"]
+
+
+async def test_replies_carry_the_bot_message(bot: Bot, fake_telegram: FakeTelegram) -> None:
+    question = await bot.send_message(-100, "Hvordan har knæet det?")
+    fake_telegram.send_text(USER, "bedre", chat_id=-100, reply_to=fake_telegram.sent[-1])
+    (update,) = await bot.get_updates()
+    assert update.message is not None
+    assert update.message.chat.type == "group"
+    assert update.message.reply_to_message is not None
+    assert update.message.reply_to_message.message_id == question.message_id
+    assert update.message.reply_to_message.from_user == await bot.get_me()
+
+
+def test_bad_requests_get_api_errors_not_crashes(fake_telegram: FakeTelegram) -> None:
+    method_url = f"{fake_telegram.base_url}{fake_telegram.token}/sendMessage"
+    cases = [
+        (b"chat_id=1&text=", "application/x-www-form-urlencoded", 400, "text is empty"),
+        (b"chat_id=1&text=a&reply_markup={", "application/x-www-form-urlencoded", 400, "parse"),
+        (b"[1, 2]", "application/json", 400, "JSON object"),
+        (b"\xff\xfe", "application/x-www-form-urlencoded", 400, "UTF-8"),
+        (b"--B\r\nbroken", "multipart/form-data", 400, "boundary"),
+    ]
+    for body, content_type, status, description in cases:
+        request = urllib.request.Request(
+            method_url, data=body, headers={"Content-Type": content_type}, method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        answer = json.loads(caught.value.read())
+        caught.value.close()
+        assert caught.value.code == status
+        assert answer["ok"] is False
+        assert answer["error_code"] == status
+        assert description in answer["description"]
+    # a JSON body works like a form (the Bot API accepts both)
+    request = urllib.request.Request(
+        method_url,
+        data=json.dumps({"chat_id": 5, "text": "hej"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.loads(response.read())["result"]["chat"]["id"] == 5
 
 
 async def test_long_poll_returns_as_soon_as_an_update_is_queued(
