@@ -8,7 +8,11 @@ from collections.abc import Callable, Sequence
 
 # command -> (module, function, one-line help). Each function takes argv and returns an exit code.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("bot.telegram_app", "run_main", "start the bot (Telegram with a token, else the console chat)"),
+    "run": (
+        "bot.telegram_app",
+        "run_main",
+        "start the bot (Telegram with a token, else the console chat)",
+    ),
     "chat": ("bot.console", "chat_main", "chat with the bot in this terminal"),
     "ask": ("bot.ask", "ask_main", "answer one message (or one per line from stdin with -)"),
     "eval": ("bot.ask", "eval_main", "score an eval file such as ../shared/eval/dev.yaml"),

@@ -378,13 +378,21 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
     if guides_doc and (gf := out.parse(guides_doc, GuidesFile)):
         for i, g in enumerate(gf.guides):
             if g.id in guides:
-                out.add(guides_doc.rel, guides_doc.line("guides", i, "id"), f"duplicate guide id {g.id!r}")
+                out.add(
+                    guides_doc.rel,
+                    guides_doc.line("guides", i, "id"),
+                    f"duplicate guide id {g.id!r}",
+                )
             guides[g.id] = g
             gpath = kdir / g.file
             try:
                 guide_texts[g.id] = gpath.read_text(encoding="utf-8")
             except OSError:
-                out.add(guides_doc.rel, guides_doc.line("guides", i, "file"), f"guide file {g.file!r} not found")
+                out.add(
+                    guides_doc.rel,
+                    guides_doc.line("guides", i, "file"),
+                    f"guide file {g.file!r} not found",
+                )
 
     entries: dict[str, Entry] = {}
     entry_guide: dict[str, str] = {}
@@ -401,7 +409,9 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
         if not gk:
             continue
         if guides and gk.guide not in guides:
-            out.add(doc.rel, doc.line("guide"), f"unknown guide {gk.guide!r}; known: {sorted(guides)}")
+            out.add(
+                doc.rel, doc.line("guide"), f"unknown guide {gk.guide!r}; known: {sorted(guides)}"
+            )
         haystack = _guide_haystack(guide_texts.get(gk.guide, ""))
         kinds: tuple[tuple[Literal["faq", "section"], str, list[Entry]], ...] = (
             ("faq", "faq", gk.faq),
@@ -412,7 +422,9 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
                 line = doc.line(key, i, "id")
                 if entry.id in entries:
                     first = entry_where[entry.id]
-                    out.add(doc.rel, line, f"duplicate id {entry.id!r} (first at {first[0]}:{first[1]})")
+                    out.add(
+                        doc.rel, line, f"duplicate id {entry.id!r} (first at {first[0]}:{first[1]})"
+                    )
                     continue
                 entries[entry.id] = entry
                 entry_guide[entry.id] = gk.guide
@@ -424,10 +436,15 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
                             out.add(
                                 doc.rel,
                                 doc.line(key, i, "text"),
-                                f"{entry.id}: text is not quoted verbatim from the guide: {qline[:70]!r}",
+                                f"{entry.id}: text is not quoted verbatim from the guide: "
+                                f"{qline[:70]!r}",
                             )
                 if len(entry.text) + len(entry.source) + 200 > TELEGRAM_TEXT_LIMIT:
-                    out.add(doc.rel, doc.line(key, i, "text"), f"{entry.id}: answer too long for one Telegram message")
+                    out.add(
+                        doc.rel,
+                        doc.line(key, i, "text"),
+                        f"{entry.id}: answer too long for one Telegram message",
+                    )
     for eid, entry in entries.items():
         rel, line = entry_where[eid]
         for ref in entry.related:
@@ -440,15 +457,26 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
         seen_rf: set[str] = set()
         for i, rf in enumerate(rff.red_flags):
             if rf.id in seen_rf:
-                out.add(rf_doc.rel, rf_doc.line("red_flags", i, "id"), f"duplicate red flag id {rf.id!r}")
+                out.add(
+                    rf_doc.rel,
+                    rf_doc.line("red_flags", i, "id"),
+                    f"duplicate red flag id {rf.id!r}",
+                )
             seen_rf.add(rf.id)
-            for g in rf.guides:
-                if guides and g not in guides:
-                    out.add(rf_doc.rel, rf_doc.line("red_flags", i, "guides"), f"unknown guide {g!r}")
+            for gid in rf.guides:
+                if guides and gid not in guides:
+                    out.add(
+                        rf_doc.rel, rf_doc.line("red_flags", i, "guides"), f"unknown guide {gid!r}"
+                    )
             texts_of = [guide_texts.get(g, "") for g in rf.guides if g in guide_texts]
-            if texts_of and not any(_norm_quote(rf.guide_text) in _guide_haystack(t) for t in texts_of):
-                out.add(rf_doc.rel, rf_doc.line("red_flags", i, "guide_text"),
-                        f"{rf.id}: guide_text is not quoted verbatim from its guides")
+            if texts_of and not any(
+                _norm_quote(rf.guide_text) in _guide_haystack(t) for t in texts_of
+            ):
+                out.add(
+                    rf_doc.rel,
+                    rf_doc.line("red_flags", i, "guide_text"),
+                    f"{rf.id}: guide_text is not quoted verbatim from its guides",
+                )
         red_flags = list(rff.red_flags)
 
     synonyms: dict[str, list[str]] = {}
@@ -461,8 +489,11 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
                 if not key:
                     out.add(syn_doc.rel, syn_doc.line("synonyms", canon), f"{canon}: empty variant")
                 elif key in owner and owner[key] != canon:
-                    out.add(syn_doc.rel, syn_doc.line("synonyms", canon),
-                            f"variant {v!r} is listed under both {owner[key]!r} and {canon!r}")
+                    out.add(
+                        syn_doc.rel,
+                        syn_doc.line("synonyms", canon),
+                        f"variant {v!r} is listed under both {owner[key]!r} and {canon!r}",
+                    )
                 owner[key] = canon
         synonyms = dict(sf.synonyms)
 
@@ -472,15 +503,30 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
         ids = [z.id for z in tl.zones]
         if sorted(ids) != ["green", "red", "yellow"]:
             out.add(tl_doc.rel, tl_doc.line("zones"), "zones must be exactly green, yellow and red")
-        bounds = [z.max_pain for z in sorted(tl.zones, key=lambda z: ["green", "yellow", "red"].index(z.id))]
+        bounds = [
+            z.max_pain
+            for z in sorted(tl.zones, key=lambda z: ["green", "yellow", "red"].index(z.id))
+        ]
         if bounds != sorted(set(bounds)) or (bounds and bounds[-1] != 10):
-            out.add(tl_doc.rel, tl_doc.line("zones"), "max_pain must rise green < yellow < red, and red must be 10")
+            out.add(
+                tl_doc.rel,
+                tl_doc.line("zones"),
+                "max_pain must rise green < yellow < red, and red must be 10",
+            )
         for zi, zone in enumerate(tl.zones):
             if "default" not in zone.advice:
-                out.add(tl_doc.rel, tl_doc.line("zones", zi, "advice"), f"zone {zone.id}: advice needs a 'default'")
-            for g in zone.advice:
-                if g != "default" and guides and g not in guides:
-                    out.add(tl_doc.rel, tl_doc.line("zones", zi, "advice", g), f"unknown guide {g!r}")
+                out.add(
+                    tl_doc.rel,
+                    tl_doc.line("zones", zi, "advice"),
+                    f"zone {zone.id}: advice needs a 'default'",
+                )
+            for gid in zone.advice:
+                if gid != "default" and guides and gid not in guides:
+                    out.add(
+                        tl_doc.rel,
+                        tl_doc.line("zones", zi, "advice", gid),
+                        f"unknown guide {gid!r}",
+                    )
         traffic_light = tl
 
     texts: dict[str, str] = {}
@@ -501,7 +547,9 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
                 out.add(doc.rel, line, f"duplicate text key {key!r} (also in {text_where[key]})")
                 continue
             if len(value) > TELEGRAM_TEXT_LIMIT:
-                out.add(doc.rel, line, f"{key}: longer than Telegram's {TELEGRAM_TEXT_LIMIT} characters")
+                out.add(
+                    doc.rel, line, f"{key}: longer than Telegram's {TELEGRAM_TEXT_LIMIT} characters"
+                )
             try:
                 list(string.Formatter().parse(value))
             except ValueError as exc:
@@ -519,12 +567,18 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
         if not intent:
             continue
         if intent.id in seen_intents:
-            out.add(doc.rel, doc.line("id"), f"duplicate intent id {intent.id!r} (also in {seen_intents[intent.id]})")
+            out.add(
+                doc.rel,
+                doc.line("id"),
+                f"duplicate intent id {intent.id!r} (also in {seen_intents[intent.id]})",
+            )
             continue
         if intent.action == "reply" and not intent.reply:
             out.add(doc.rel, doc.line("action"), "action 'reply' needs a reply text")
         if intent.reply and len(intent.reply) > TELEGRAM_TEXT_LIMIT:
-            out.add(doc.rel, doc.line("reply"), f"reply longer than {TELEGRAM_TEXT_LIMIT} characters")
+            out.add(
+                doc.rel, doc.line("reply"), f"reply longer than {TELEGRAM_TEXT_LIMIT} characters"
+            )
         seen_intents[intent.id] = doc.rel
         intents.append(intent)
 
@@ -560,4 +614,3 @@ def validate(knowledge_dir: Path, intents_dir: Path) -> list[Problem]:
     except KnowledgeError as exc:
         return exc.problems
     return []
-

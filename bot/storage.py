@@ -136,6 +136,9 @@ class User(Base):
     timezone: Mapped[str] = mapped_column(default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE)
     active: Mapped[bool] = mapped_column(default=True, server_default=true())  # False after 403
     dialog_state: Mapped[str | None]
+    # Telegram redelivers updates a crashed process had not acknowledged; the engine
+    # skips any update id it has already committed for this user.
+    last_update_id: Mapped[int | None] = mapped_column(BigInteger)
     dialog_data: Mapped[dict[str, Any]] = mapped_column(
         MutableDict.as_mutable(JSON().with_variant(JSONB(), "postgresql")),
         default=dict,
@@ -200,9 +203,9 @@ class Checkin(Base):
     note: Mapped[str | None] = mapped_column(Text)
     zone: Mapped[str | None]  # green / yellow / red
     started_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(
-        default=utcnow, onupdate=utcnow, server_default=func.now()
-    )
+    # Set by the engine with its own clock at every answer: it decides when an open
+    # check-in expires, so it must not be bumped behind the engine's back.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     completed_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="checkins")

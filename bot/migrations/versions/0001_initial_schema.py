@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("timezone", sa.String(), server_default="Europe/Copenhagen", nullable=False),
         sa.Column("active", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("dialog_state", sa.String(), nullable=True),
+        sa.Column("last_update_id", sa.BigInteger(), nullable=True),
         sa.Column(
             "dialog_data",
             sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),

@@ -1,0 +1,108 @@
+"""The console adapter: the same dialogue engine in a terminal, on the local database.
+
+Buttons are shown as numbered choices; typing the number presses the button.
+Pictures and files are written to data/console/ and their paths printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from bot.engine import Engine, build_engine
+from bot.replies import Button, Incoming, Reply
+from bot.settings import SettingsError, load_settings
+
+QUIT = {"/quit", "/exit", "/q"}
+
+
+class ConsoleChat:
+    """One console user talking to the engine; kept apart from I/O for testing."""
+
+    def __init__(
+        self, engine: Engine, user_id: int, out_dir: Path, write: Callable[[str], None]
+    ) -> None:
+        self.engine = engine
+        self.user_id = user_id
+        self.out_dir = out_dir
+        self.write = write
+        self.buttons: list[Button] = []
+
+    def send(self, line: str) -> None:
+        stripped = line.strip()
+        if stripped.isdigit() and self.buttons and 1 <= int(stripped) <= len(self.buttons):
+            button = self.buttons[int(stripped) - 1]
+            incoming = Incoming(
+                self.user_id, self.user_id, "callback", callback=button.data, first_name=None
+            )
+        else:
+            incoming = Incoming.parse_text(self.user_id, self.user_id, line)
+        self.show(self.engine.handle(incoming))
+
+    def show(self, replies: list[Reply]) -> None:
+        self.buttons = []
+        for reply in replies:
+            self.write(reply.text)
+            if reply.image is not None:
+                self.write(
+                    self.engine.kb.text(
+                        "console_saved", path=self._save("historik.png", reply.image)
+                    )
+                )
+            if reply.document is not None:
+                path = self._save(reply.document.filename, reply.document.content)
+                self.write(self.engine.kb.text("console_saved", path=path))
+            for row in reply.buttons:
+                labels = []
+                for button in row:
+                    self.buttons.append(button)
+                    labels.append(f"[{len(self.buttons)}] {button.label}")
+                self.write("   " + "   ".join(labels))
+            self.write("")
+
+    def _save(self, name: str, content: bytes) -> Path:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / Path(name).name
+        path.write_bytes(content)
+        return path
+
+
+def chat_main(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    """`python -m bot chat`: talk to the bot in this terminal."""
+    parser = argparse.ArgumentParser(prog="python -m bot chat", description=chat_main.__doc__)
+    parser.add_argument("--user", type=int, default=1, help="user id to chat as (default 1)")
+    args = parser.parse_args(argv)
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from bot.storage import Database
+
+    db = Database(settings.database_url)
+    db.upgrade()
+    engine = build_engine(settings, db)
+
+    def write(text: str) -> None:
+        print(text, file=stdout, flush=True)
+
+    chat = ConsoleChat(engine, args.user, settings.cache_dir.parent / "console", write)
+    write(engine.kb.text("console_intro"))
+    chat.send("/start")
+    interactive = stdin.isatty()
+    while True:
+        if interactive:
+            stdout.write("> ")
+            stdout.flush()
+        line = stdin.readline()
+        if not line or line.strip() in QUIT:
+            break
+        if not line.strip():
+            continue
+        chat.send(line.rstrip("\n"))
+    return 0

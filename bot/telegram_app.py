@@ -1,0 +1,373 @@
+"""The Telegram adapter: a thin shell that turns Updates into engine calls and back.
+
+`build_application(settings)` is the one place that wires handlers; the tests
+and `python -m bot run` both use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+from urllib.parse import urlsplit
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot import reminders
+from bot.engine import Engine, build_engine
+from bot.replies import Incoming, Reply
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger(__name__)
+
+AnyApp: TypeAlias = "Application[Any, Any, Any, Any, Any, Any]"
+
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+# Buttons of a finished step are removed after a press so they cannot be pressed twice.
+ONE_SHOT_PREFIXES = ("ci:", "ob:", "cr:", "del:", "rem:")
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Split a long reply at paragraph, line, sentence or word boundaries, in that order."""
+    chunks: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = -1
+        for sep in ("\n\n", "\n", ". ", " "):
+            cut = window.rfind(sep)
+            if cut > limit // 3:
+                cut += len(sep)
+                break
+        if cut <= 0:
+            cut = limit
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not chunks:
+        chunks.append(rest)
+    return chunks
+
+
+def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+            for row in reply.buttons
+        ]
+    )
+
+
+async def send_replies(
+    app: AnyApp, chat_id: int, user_id: int, replies: Sequence[Reply]
+) -> list[Message]:
+    """Send replies in order; a 403 marks the user inactive instead of raising."""
+    bot = app.bot
+    sent: list[Message] = []
+    try:
+        for reply in replies:
+            markup = _markup(reply)
+            if reply.image is not None or reply.document is not None:
+                caption = reply.text if len(reply.text) <= CAPTION_LIMIT else None
+                if reply.image is not None:
+                    sent.append(
+                        await bot.send_photo(
+                            chat_id,
+                            photo=InputFile(reply.image, filename="historik.png"),
+                            caption=caption,
+                            reply_markup=markup,
+                        )
+                    )
+                else:
+                    assert reply.document is not None
+                    doc = reply.document
+                    sent.append(
+                        await bot.send_document(
+                            chat_id,
+                            document=InputFile(doc.content, filename=doc.filename),
+                            caption=caption,
+                            reply_markup=markup,
+                        )
+                    )
+                if caption is None and reply.text:
+                    for chunk in split_text(reply.text):
+                        sent.append(await bot.send_message(chat_id, chunk))
+                continue
+            chunks = split_text(reply.text)
+            for i, chunk in enumerate(chunks):
+                last = i == len(chunks) - 1
+                sent.append(
+                    await bot.send_message(chat_id, chunk, reply_markup=markup if last else None)
+                )
+    except Forbidden:
+        engine: Engine = app.bot_data["engine"]
+        await asyncio.to_thread(engine.mark_blocked, user_id)
+    return sent
+
+
+async def _run_engine(context: ContextTypes.DEFAULT_TYPE, incoming: Incoming) -> list[Reply]:
+    engine: Engine = context.application.bot_data["engine"]
+    return await asyncio.to_thread(engine.handle, incoming)
+
+
+def _mentions_bot(message: Message, username: str | None) -> bool:
+    if not username:
+        return False
+    for entity, value in message.parse_entities([MessageEntity.MENTION]).items():
+        if entity.type == MessageEntity.MENTION and value.lstrip("@").lower() == username.lower():
+            return True
+    return False
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    user = update.effective_user
+    chat = update.effective_chat
+    if message is None or user is None or chat is None or message.text is None:
+        return
+    text = message.text
+    if chat.type != ChatType.PRIVATE:
+        username = context.bot.username
+        if not text.startswith("/") and not _mentions_bot(message, username):
+            return  # in groups only commands and mentions are for us
+        text = text.replace(f"@{username}", "").strip() if username else text
+    incoming = Incoming.parse_text(
+        user.id,
+        chat.id,
+        text,
+        first_name=user.first_name,
+        extra={"update_id": str(update.update_id)},
+    )
+    replies = await _run_engine(context, incoming)
+    await send_replies(context.application, chat.id, user.id, replies)
+
+
+async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    await query.answer()
+    data = query.data or ""
+    message = query.message
+    chat_id = message.chat.id if message is not None else user.id
+    incoming = Incoming(
+        user.id,
+        chat_id,
+        "callback",
+        callback=data,
+        first_name=user.first_name,
+        extra={"update_id": str(update.update_id)},
+    )
+    replies = await _run_engine(context, incoming)
+    if data.startswith(ONE_SHOT_PREFIXES) and isinstance(message, Message):
+        try:
+            await message.edit_reply_markup(reply_markup=None)
+        except TelegramError:
+            log.debug("could not remove buttons", exc_info=True)
+    await send_replies(context.application, chat_id, user.id, replies)
+
+
+def _media_kind(message: Message) -> str:
+    for kind in (
+        "sticker",
+        "photo",
+        "voice",
+        "location",
+        "video",
+        "document",
+        "audio",
+        "contact",
+        "animation",
+    ):
+        if getattr(message, kind, None):
+            return kind
+    return "message"
+
+
+async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return
+    if chat.type != ChatType.PRIVATE:
+        return
+    if update.edited_message is not None:
+        media = "edited"
+    elif update.effective_message is not None:
+        media = _media_kind(update.effective_message)
+    else:
+        return
+    incoming = Incoming(
+        user.id, chat.id, "unsupported", media=media, extra={"update_id": str(update.update_id)}
+    )
+    replies = await _run_engine(context, incoming)
+    await send_replies(context.application, chat.id, user.id, replies)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        engine: Engine = context.application.bot_data["engine"]
+        try:
+            await context.bot.send_message(update.effective_chat.id, engine.kb.text("error"))
+        except TelegramError:
+            log.debug("could not send the error reply", exc_info=True)
+
+
+async def reminder_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Periodic job: claim and send due reminders (rows in the database, not timers)."""
+    app = context.application
+    engine: Engine = app.bot_data["engine"]
+
+    async def send(chat_id: int, reply: Reply) -> int | None:
+        try:
+            markup = _markup(reply)
+            for attempt in range(3):
+                try:
+                    msg = await app.bot.send_message(chat_id, reply.text, reply_markup=markup)
+                    return msg.message_id
+                except RetryAfter as exc:
+                    if attempt == 2:
+                        raise
+                    delay = exc.retry_after
+                    await asyncio.sleep(
+                        delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay)
+                    )
+        except Forbidden as exc:
+            raise reminders.RecipientBlocked(str(exc)) from exc
+        return None
+
+    worker = app.bot_data.setdefault("worker_id", f"{socket.gethostname()}:{os.getpid()}")
+    stats = await reminders.dispatch_due(engine.db, engine.kb, send, engine.clock(), worker)
+    if stats.claimed:
+        log.info("reminders: %s", stats)
+
+
+async def _post_init(app: AnyApp) -> None:
+    engine: Engine = app.bot_data["engine"]
+    commands = [BotCommand(name, description) for name, description in engine.menu_commands()]
+    await app.bot.set_my_commands(commands)
+    if hasattr(signal, "SIGHUP"):
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, lambda: _reload_in_background(engine))
+        except (NotImplementedError, RuntimeError):
+            log.debug("no SIGHUP handler on this platform")
+
+
+def _reload_in_background(engine: Engine) -> None:
+    ok, _ = engine.reload()
+    log.info("SIGHUP reload %s", "applied" if ok else "refused (old knowledge kept)")
+
+
+def build_application(
+    settings: Settings, engine: Engine | None = None, request: BaseRequest | None = None
+) -> AnyApp:
+    """Wire the engine to Telegram: the single place handlers are registered.
+
+    `request` replaces PTB's HTTP client (offline tests pass one that never touches
+    the network).
+    """
+    if settings.telegram_bot_token is None:
+        raise SettingsError("TELEGRAM_BOT_TOKEN is not set")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .rate_limiter(AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=3))
+        .post_init(_post_init)
+    )
+    if settings.telegram_base_file_url:
+        builder = builder.base_file_url(settings.telegram_base_file_url)
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.build()
+    app.bot_data["engine"] = engine if engine is not None else build_engine(settings)
+    app.add_handler(CallbackQueryHandler(on_callback))
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED, on_unsupported))
+    app.add_handler(MessageHandler(filters.TEXT, on_text))
+    app.add_handler(MessageHandler(~filters.TEXT, on_unsupported))
+    app.add_error_handler(on_error)
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(
+            reminder_job, interval=settings.reminder_poll_seconds, first=1.0
+        )
+    return app
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level.upper()
+    )
+    # httpx logs every request URL at INFO, and the URL carries the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def run_main(argv: list[str]) -> int:
+    """`python -m bot run`: Telegram when a token is configured, else the console chat."""
+    parser = argparse.ArgumentParser(prog="python -m bot run", description=run_main.__doc__)
+    parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    if settings.telegram_bot_token is None:
+        from bot.console import chat_main
+
+        print("TELEGRAM_BOT_TOKEN is not set: starting the console chat instead.", file=sys.stderr)
+        return chat_main([])
+    from bot.storage import Database
+
+    db = Database(settings.database_url)
+    db.upgrade()
+    app = build_application(settings, build_engine(settings, db))
+    try:
+        if settings.webhook_url:
+            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+            path = urlsplit(settings.webhook_url).path.lstrip("/")
+            app.run_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url_path=path,
+                webhook_url=settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        print("error: TELEGRAM_BOT_TOKEN was rejected by Telegram (invalid token)", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,426 @@
+"""The dialogue engine end to end without Telegram, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.engine import Engine
+from bot.replies import Incoming
+from bot.storage import Base, Checkin, Database, Question, Reminder, User
+from tests.engine_helpers import Chat, Clock, make_engine
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def engine(database: Database, tmp_path: Path, clock: Clock) -> Engine:
+    return make_engine(database, tmp_path / "cache", clock, admin_ids="42")
+
+
+@pytest.fixture
+def chat(engine: Engine) -> Chat:
+    return Chat(engine)
+
+
+def _user(db: Database, user_id: int = 1001) -> User | None:
+    with db.session() as s:
+        return s.get(User, user_id)
+
+
+def _checkins(db: Database, user_id: int = 1001) -> list[Checkin]:
+    with db.session() as s:
+        return list(
+            s.scalars(select(Checkin).where(Checkin.user_id == user_id).order_by(Checkin.id))
+        )
+
+
+def _count_rows(db: Database, user_id: int) -> int:
+    total = 0
+    with db.session() as s:
+        for table in Base.metadata.sorted_tables:
+            column = table.c.get("user_id") if table.name != "users" else table.c.id
+            if column is not None:
+                total += (
+                    s.scalar(select(func.count()).select_from(table).where(column == user_id)) or 0
+                )
+    return total
+
+
+# ---------------------------------------------------------------- onboarding
+
+
+def test_onboarding_with_buttons_stores_consent_guide_and_phase(
+    chat: Chat, database: Database
+) -> None:
+    replies = chat.say("/start")
+    assert "Mette" in replies[0].text
+    assert "diagnose" in replies[0].text  # says what it is not
+    assert chat.buttons() == ["ob:c:1", "ob:c:0"]
+    chat.press("ob:c:1")
+    assert {"ob:g:proximal", "ob:g:distal", "ob:g:hip"} <= set(chat.buttons())
+    chat.press("ob:g:distal")
+    assert "ob:p:3" in chat.buttons()
+    chat.press("ob:p:3")
+    user = _user(database)
+    assert user is not None
+    assert (user.consent, user.guide, user.phase, user.dialog_state) == (True, "distal", 3, None)
+    assert user.consent_at is not None and user.consent_at.tzinfo is not None
+
+
+def test_onboarding_by_typing(chat: Chat, database: Database) -> None:
+    chat.say("/start")
+    chat.say("ja")
+    chat.say("det sidder i balLen")
+    chat.say("fase 2")
+    user = _user(database)
+    assert user is not None
+    assert (user.consent, user.guide, user.phase) == (True, "proximal", 2)
+
+
+def test_onboarding_nonsense_reasks_with_hint(chat: Chat, database: Database) -> None:
+    chat.say("/start")
+    replies = chat.say("blåbær")
+    assert chat.buttons() == ["ob:c:1", "ob:c:0"]
+    assert len(replies) == 2
+    user = _user(database)
+    assert user is not None and not user.consent
+
+
+def test_without_consent_nothing_personal_is_stored(chat: Chat, database: Database) -> None:
+    chat.say("/start")
+    chat.press("ob:c:0")
+    chat.press("ob:g:distal")
+    user = _user(database)
+    assert user is not None and (user.consent, user.guide) == (False, None)
+    chat.say("kan man løbe med det")
+    # The guide chosen in memory still steers answers to the distal guide.
+    assert "distal" in chat.text().lower() or "knæ" in chat.text().lower()
+    with database.session() as s:
+        questions = list(s.scalars(select(Question)))
+    assert questions and all(q.user_id is None for q in questions)
+    chat.say("/checkin")
+    assert chat.buttons() == ["ob:c:1", "ob:c:0"]
+    assert _checkins(database) == []
+
+
+# ---------------------------------------------------------------- answers
+
+
+def test_answer_names_its_source_and_offers_feedback(chat: Chat, database: Database) -> None:
+    chat.onboard("proximal")
+    replies = chat.say("hvor lang tid tager det at komme sig over hasetendinopati")
+    assert "Kilde" in replies[-1].text
+    data = chat.buttons()
+    fb = [d for d in data if d.startswith("fb:1:")]
+    assert fb, data
+    chat.press(fb[0])
+    with database.session() as s:
+        q = s.scalars(select(Question)).one()
+    assert q.user_id == 1001 and q.helpful is True and q.feedback_at is not None
+
+
+def test_feedback_on_another_users_question_is_refused(engine: Engine, database: Database) -> None:
+    alice, bob = Chat(engine, 1), Chat(engine, 2)
+    alice.onboard()
+    alice.say("hjælper massage på hasetendinopati")
+    fb = next(d for d in alice.buttons() if d.startswith("fb:0:"))
+    bob.onboard()
+    bob.press(fb)
+    with database.session() as s:
+        q = s.scalars(select(Question).where(Question.user_id == 1)).one()
+    assert q.helpful is None
+
+
+def test_red_flag_message_advises_a_doctor(chat: Chat) -> None:
+    chat.onboard()
+    chat.say("smerten under ballen vækker mig hver nat")
+    assert "læge" in chat.text()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "😀😀😀",
+        "\x00\x07\x1b[31m",
+        "x" * 5000,
+        "Привет как дела",
+        "'; DROP TABLE users; --",
+    ],
+)
+def test_bad_input_gets_a_friendly_reply(chat: Chat, text: str) -> None:
+    replies = chat.say(text)
+    assert replies and all(r.text.strip() for r in replies)
+    assert all(len(r.text) <= 4096 for r in replies)
+
+
+def test_unsupported_media_gets_a_friendly_reply(chat: Chat, engine: Engine) -> None:
+    replies = chat.send(Incoming(1001, 1001, "unsupported", media="sticker"))
+    assert replies[0].text == engine.kb.text("unsupported_sticker")
+    replies = chat.send(Incoming(1001, 1001, "unsupported", media="hologram"))
+    assert replies[0].text == engine.kb.text("unsupported_message")
+
+
+def test_unknown_command(chat: Chat, engine: Engine) -> None:
+    assert chat.say("/foobar")[0].text == engine.kb.text("unknown_command")
+
+
+# ---------------------------------------------------------------- check-in
+
+
+def _full_checkin(chat: Chat, pain: int = 2, morning: str = "same", activity: str = "run") -> None:
+    chat.say("/checkin")
+    chat.press(f"ci:p:{pain}")
+    chat.press(f"ci:m:{morning}")
+    chat.press(f"ci:a:{activity}")
+    chat.press("ci:n:skip")
+
+
+def test_checkin_with_buttons_stores_every_answer(
+    chat: Chat, database: Database, engine: Engine
+) -> None:
+    chat.onboard("proximal", phase=1)
+    chat.say("/checkin")
+    assert "ci:p:0" in chat.buttons() and "ci:p:10" in chat.buttons()
+    chat.press("ci:p:4")
+    [row] = _checkins(database)
+    assert (row.status, row.step, row.pain) == ("open", "morning", 4)  # committed before the reply
+    chat.press("ci:m:better")
+    chat.press("ci:a:strength")
+    chat.say("lidt øm efter broen")
+    [row] = _checkins(database)
+    assert (row.status, row.pain, row.morning, row.activity, row.note, row.zone) == (
+        "done",
+        4,
+        "better",
+        "strength",
+        "lidt øm efter broen",
+        "yellow",
+    )
+    yellow = engine.kb.traffic_light.zone("yellow")
+    assert yellow.symbol in chat.text()
+
+
+def test_checkin_by_typing_and_morning_worse_is_red(chat: Chat, database: Database) -> None:
+    chat.onboard()
+    chat.say("tjek ind")
+    chat.say("to")
+    chat.say("vaerre")
+    chat.say("løb")
+    chat.say("spring over")
+    [row] = _checkins(database)
+    assert (row.pain, row.morning, row.activity, row.zone, row.status) == (
+        2,
+        "worse",
+        "run",
+        "red",
+        "done",
+    )
+
+
+def test_nonsense_at_a_step_reasks_and_keeps_state(chat: Chat, database: Database) -> None:
+    chat.onboard()
+    chat.say("/checkin")
+    replies = chat.say("banan")
+    assert "ci:p:5" in chat.buttons() and replies
+    [row] = _checkins(database)
+    assert (row.step, row.pain) == ("pain", None)
+
+
+def test_cancel_midway_removes_the_draft(chat: Chat, database: Database) -> None:
+    chat.onboard()
+    chat.say("/checkin")
+    chat.press("ci:p:3")
+    chat.say("annuller")
+    assert _checkins(database) == []
+    chat.press("ci:m:same")  # stale button after cancelling
+    assert _checkins(database) == []
+
+
+def test_state_survives_a_new_engine(database: Database, tmp_path: Path, clock: Clock) -> None:
+    first = Chat(make_engine(database, tmp_path / "cache", clock))
+    first.onboard()
+    first.say("/checkin")
+    first.press("ci:p:6")
+    # A crash: a brand new engine (and database handle) continues where the user was.
+    second = Chat(make_engine(Database(str(database.url)), tmp_path / "cache", clock))
+    second.press("ci:m:same")
+    second.press("ci:a:run")
+    second.press("ci:n:skip")
+    [row] = _checkins(database)
+    assert (row.status, row.pain, row.morning, row.zone) == ("done", 6, "same", "red")
+
+
+def test_second_checkin_same_day_replaces_after_asking(chat: Chat, database: Database) -> None:
+    chat.onboard()
+    _full_checkin(chat, pain=1)
+    chat.say("/checkin")
+    assert chat.buttons() == ["cr:1", "cr:0"]
+    chat.press("cr:0")
+    assert [c.status for c in _checkins(database)] == ["done"]
+    chat.say("/checkin")
+    chat.press("cr:1")
+    chat.press("ci:p:7")
+    chat.press("ci:m:same")
+    chat.press("ci:a:run")
+    chat.press("ci:n:skip")
+    rows = _checkins(database)
+    assert [(c.status, c.pain) for c in rows] == [("replaced", 1), ("done", 7)]
+
+
+def test_open_checkin_expires(chat: Chat, database: Database, clock: Clock, engine: Engine) -> None:
+    chat.onboard()
+    chat.say("/checkin")
+    chat.press("ci:p:2")
+    clock.advance(minutes=engine.settings.checkin_timeout_minutes + 1)
+    replies = chat.say("hej")
+    assert replies[0].text == engine.kb.text("flow_checkin_expired")
+    assert [c.status for c in _checkins(database)] == ["expired"]
+
+
+def test_trend_after_several_days(chat: Chat, clock: Clock, engine: Engine) -> None:
+    chat.onboard("distal", phase=1)
+    for _ in range(3):
+        _full_checkin(chat, pain=1)
+        clock.advance(days=1)
+    green = engine.kb.traffic_light.zone("green").symbol
+    assert chat.text().count(green) >= 3
+
+
+def test_redelivered_update_is_ignored(chat: Chat, database: Database) -> None:
+    chat.onboard()
+    chat.say("/checkin")
+    press = Incoming(1001, 1001, "callback", callback="ci:p:4", extra={"update_id": "77"})
+    assert chat.send(press)
+    typed = Incoming(1001, 1001, "text", text="5", extra={"update_id": "77"})
+    assert chat.send(typed) == []
+    [row] = _checkins(database)
+    assert (row.pain, row.step) == (4, "morning")
+
+
+# ---------------------------------------------------------------- data rights
+
+
+def test_export_holds_only_this_users_data(engine: Engine) -> None:
+    alice, bob = Chat(engine, 1), Chat(engine, 2)
+    alice.onboard()
+    _full_checkin(alice, pain=3)
+    bob.onboard()
+    _full_checkin(bob, pain=9)
+    replies = alice.say("/mine_data")
+    docs = [r.document for r in replies if r.document]
+    assert {d.filename.rsplit(".", 1)[1] for d in docs} == {"json", "csv"}
+    data = json.loads(next(d for d in docs if d.filename.endswith(".json")).content)
+    assert [c["pain"] for c in data["checkins"]] == [3]
+    assert all(row.get("user_id", 1) == 1 for rows in data.values() for row in rows)
+    csv_text = next(d for d in docs if d.filename.endswith(".csv")).content.decode()
+    assert "checkins" in csv_text and ",pain,3" in csv_text
+
+
+def test_delete_removes_every_row_after_confirmation(engine: Engine, database: Database) -> None:
+    alice, bob = Chat(engine, 1), Chat(engine, 2)
+    for c in (alice, bob):
+        c.onboard()
+        _full_checkin(c)
+        c.say("/paamindelse 07:30")
+        c.say("hvor lang tid tager det")
+    alice.say("/slet")
+    assert alice.buttons() == ["del:1", "del:0"]
+    assert _count_rows(database, 1) > 0
+    alice.press("del:1")
+    assert _count_rows(database, 1) == 0
+    assert _count_rows(database, 2) > 0
+    assert "check-ins" in alice.text()
+
+
+def test_delete_button_without_confirmation_step_does_nothing(
+    engine: Engine, database: Database
+) -> None:
+    alice = Chat(engine, 1)
+    alice.onboard()
+    alice.press("del:1")
+    assert _user(database, 1) is not None
+
+
+# ---------------------------------------------------------------- reminders and admin
+
+
+def test_reminder_commands(chat: Chat, database: Database) -> None:
+    chat.onboard()
+    chat.say("/paamindelse 07:30")
+    with database.session() as s:
+        reminder = s.get(Reminder, 1001)
+        assert reminder is not None and reminder.local_time == time(7, 30) and reminder.enabled
+    chat.say("mind mig kl 19.15")
+    with database.session() as s:
+        reminder = s.get(Reminder, 1001)
+        assert reminder is not None and reminder.local_time == time(19, 15)
+    chat.say("/pause")
+    with database.session() as s:
+        reminder = s.get(Reminder, 1001)
+        assert reminder is not None and not reminder.enabled
+    chat.say("/genoptag")
+    chat.say("/stop")
+    with database.session() as s:
+        assert s.get(Reminder, 1001) is None
+
+
+def test_reload_is_for_admins_and_keeps_old_knowledge_on_error(
+    database: Database, tmp_path: Path, clock: Clock
+) -> None:
+    import shutil
+
+    from tests.engine_helpers import INTENTS, KNOWLEDGE
+
+    kdir, idir = tmp_path / "knowledge", tmp_path / "intents"
+    shutil.copytree(KNOWLEDGE, kdir)
+    shutil.copytree(INTENTS, idir)
+    engine = make_engine(
+        database, tmp_path / "cache", clock, admin_ids="42", knowledge_dir=kdir, intents_dir=idir
+    )
+    user, admin = Chat(engine, 7), Chat(engine, 42)
+    user.say("/reload")
+    assert user.text() == engine.kb.text("not_admin")
+    before = engine.kb
+    (kdir / "texts" / "engine.yaml").write_text("help: [unclosed\n", encoding="utf-8")
+    admin.say("/reload")
+    assert engine.kb is before
+    assert "texts/engine.yaml:" in admin.text() and "YAML" in admin.text()
+    shutil.copy(KNOWLEDGE / "texts" / "engine.yaml", kdir / "texts" / "engine.yaml")
+    with (kdir / "texts" / "engine.yaml").open("a", encoding="utf-8") as fh:
+        fh.write('\nreload_probe: "ny tekst"\n')
+    admin.say("/reload")
+    assert engine.kb is not before and engine.kb.text("reload_probe") == "ny tekst"
+
+
+def test_blocked_user_is_reactivated_when_writing_again(
+    chat: Chat, engine: Engine, database: Database
+) -> None:
+    chat.onboard()
+    engine.mark_blocked(1001)
+    user = _user(database)
+    assert user is not None and not user.active
+    chat.say("hej")
+    user = _user(database)
+    assert user is not None and user.active
+
+
+def test_history_sends_a_png(chat: Chat, clock: Clock) -> None:
+    chat.onboard()
+    for pain in (1, 4, 7):
+        _full_checkin(chat, pain=pain)
+        clock.advance(days=1)
+    clock.advance(days=-1)
+    replies = chat.say("/historik")
+    image = next(r.image for r in replies if r.image)
+    assert image.startswith(b"\x89PNG\r\n\x1a\n")
+    _ = timedelta
