@@ -116,6 +116,8 @@ def _normalise(text: str) -> list[str]:
     """Lower-case tokens with digits split from letters ("7am" -> "7 am", "7-tiden")."""
     lowered = text.strip().lower()
     lowered = re.sub(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)", " ", lowered)
+    # A minus sign is not a hyphen ("7-tiden"): keep it as a word nothing will accept.
+    lowered = re.sub(r"(?<!\w)-(?=\d)", " minus ", lowered)
     lowered = lowered.replace("-", " ").replace("!", " ").replace("?", " ")
     # A dot or comma between digits is a separator ("7.30"); elsewhere it is punctuation.
     lowered = re.sub(r"(?<!\d)[.,]|[.,](?!\d)", " ", lowered)
