@@ -20,17 +20,28 @@ from typing import Literal
 from rapidfuzz import fuzz
 
 from bot.knowledge import Knowledge, RedFlag
-from bot.textproc import NEGATORS, Analysis, TextProcessor, Token, build_processor, find_phrase
+from bot.textproc import (
+    NEGATORS,
+    Analysis,
+    TextProcessor,
+    Token,
+    build_processor,
+    find_phrase,
+    save_analyses,
+)
 
 Kind = Literal["answer", "clarify", "fallback", "red_flag", "intent"]
 
 # Tuned on shared/eval/dev.yaml and tests/eval/cases.yaml (see bench/ and tests/).
-ANSWER_MIN = 52.0  # below: fallback
+ANSWER_MIN = 50.0  # below: fallback
 CLARIFY_MARGIN = 3.0  # two different topics this close (and neither sure): ask which
 SURE = 78.0  # at or above: answer even if another topic is close
 PAIR_MARGIN = 6.0  # parallel entries of the two hamstring guides closer than this: ask which guide
 CONTEXT_BOOST = 6.0
 INTENT_MIN = 70.0
+BETA = 0.5  # weight of phrasing words the message lacks
+ALPHA_MIN = 0.2  # weight of unexplained words in long messages (1.0 in short ones)
+ALPHA_SLOPE = 0.08
 MAX_CHARS = 1500
 WEEK_WORDS = {"uge": 1.0, "maned": 4.3, "dag": 1 / 7, "ar": 52.0}
 
@@ -106,7 +117,9 @@ class Matcher:
     ) -> Matcher:
         if knowledge_dir is None:
             knowledge_dir = _default_knowledge_dir()
-        return cls(kb, build_processor(kb, knowledge_dir, cache_dir))
+        matcher = cls(kb, build_processor(kb, knowledge_dir, cache_dir))
+        save_analyses(matcher.proc)
+        return matcher
 
     # ------------------------------------------------------------------ building
 
@@ -147,30 +160,32 @@ class Matcher:
     # ------------------------------------------------------------------ scoring
 
     def _score(self, it: _Item, q: frozenset[str], wq: float, qstr: str, fuzzy: bool) -> float:
-        best_rec = 0.0
-        best_f = 0.0
-        best_i = 0
+        """Weighted Tversky similarity of the message and the entry's best phrasing, plus fuzz.
+
+        Query words the entry never uses count against it (fully in short messages, less in
+        long ones, where context is expected); words of the phrasing the message lacks count
+        half.
+        """
+        explained = sum(self._w(t) for t in q & it.bag) + 0.5 * sum(
+            self._w(t) for t in (q & it.text_bag)
+        )
+        unexplained = max(wq - explained, 0.0)
+        alpha = min(1.0, max(ALPHA_MIN, 1.0 - ALPHA_SLOPE * (len(q) - 3)))
+        best = 0.0
+        best_i = -1
         for i, (d, wd) in enumerate(zip(it.docs, self.doc_weight[it.key], strict=True)):
             inter = q & d
             if not inter:
                 continue
             ov = sum(self._w(t) for t in inter)
-            rec = ov / wd
-            prec = ov / wq
-            f = 2 * rec * prec / (rec + prec)
-            if rec + 0.5 * f > best_rec + 0.5 * best_f:
-                best_rec, best_f, best_i = rec, f, i
-        if best_rec == 0.0:
+            sim = ov / (ov + alpha * unexplained + BETA * (wd - ov))
+            if sim > best:
+                best, best_i = sim, i
+        if best_i < 0:
             return 0.0
-        explained = sum(self._w(t) for t in q & it.bag) + 0.5 * sum(
-            self._w(t) for t in (q & it.text_bag)
-        )
-        prec_item = explained / wq
-        lemma = max(best_f, math.sqrt(best_rec * prec_item))
-        score = 100.0 * lemma
+        score = 100.0 * best
         if fuzzy:
-            sim = fuzz.token_sort_ratio(qstr, it.doc_strings[best_i])
-            score = 0.8 * score + 0.2 * sim
+            score = 0.8 * score + 0.2 * fuzz.token_sort_ratio(qstr, it.doc_strings[best_i])
         return score
 
     def _query(self, a: Analysis) -> tuple[frozenset[str], float, str]:
@@ -282,10 +297,19 @@ class Matcher:
         ctx = next(iter(named)) if len(named) == 1 else None
         if ctx is None and guide in kb.guides and (not named or guide in named):
             ctx = guide
+        best_of: dict[str, float] = {}
+        for eid, s in ranked:
+            topic = kb.entries[eid].topic
+            if topic is not None:
+                best_of[topic] = max(best_of.get(topic, 0.0), s)
         scored: list[tuple[float, str]] = []
         for eid, s in ranked:
             g = kb.entry_guide[eid]
+            topic = kb.entries[eid].topic
             if ctx is not None and g == ctx:
+                # The context picks its own guide's entry of a parallel pair.
+                if topic is not None:
+                    s = max(s, best_of[topic])
                 s += CONTEXT_BOOST
             scored.append((min(s, 100.0), eid))
         scored.sort(key=lambda p: -p[0])

@@ -31,7 +31,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from bot.knowledge import Knowledge, Problem
 
 # Bump when the processing changes, so cached compact tables are rebuilt.
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "4"
 LEMMAS_FILE = Path("lang") / "lemmas.yaml"
 
 NEGATORS = frozenset({"ikke", "ingen", "intet", "aldrig", "hverken", "not", "no", "never", "ik"})
@@ -324,6 +324,14 @@ def build_compact_table(
             else:
                 lemma = w
         lemmas[w] = lemma
+    # Words the knowledge writes without æ/ø/å ("knaeet") take the lemma of the proper form.
+    proper: dict[str, str] = {}
+    for w, lemma in lemmas.items():
+        if w in full or w in overrides:
+            proper.setdefault(skeleton(w), lemma)
+    for w, lemma in list(lemmas.items()):
+        if lemma == w and w not in full and w not in compounds:
+            lemmas[w] = proper.get(skeleton(w), w)
     for form, lemma in overrides.items():
         lemmas[form] = lemma
     # Compound lemmas of the vocabulary split too (hasesene -> hase + sene).
@@ -429,8 +437,17 @@ NUMBER_WORDS = {
 class TextProcessor:
     """Analyses messages into terms; build once per Knowledge (it caches per word)."""
 
-    def __init__(self, table: CompactTable, synonyms: dict[str, list[str]]) -> None:
+    def __init__(
+        self,
+        table: CompactTable,
+        synonyms: dict[str, list[str]],
+        preloaded: dict[str, list[Token]] | None = None,
+    ) -> None:
         self.table = table
+        # Base analyses of the knowledge's own phrasings, cached on disk with the table.
+        self.preloaded: dict[str, list[Token]] = preloaded or {}
+        self.recorded: dict[str, list[Token]] = {}
+        self.cache_path: Path | None = None
         self.stop = _stop_words()
         self._skel: dict[str, str] = {}
         for form in sorted(table.lemmas, key=lambda f: (-table.freq.get(f, 0), f)):
@@ -503,7 +520,20 @@ class TextProcessor:
         return skeleton(lemma), parts, True
 
     def _base(self, text: str) -> list[Token]:
-        """Tokens with lemmas, before synonyms."""
+        """Tokens with lemmas, before synonyms (memoised for the knowledge's phrasings)."""
+        hit = self.preloaded.get(text)
+        if hit is None:
+            hit = self._base_uncached(text)
+        self.recorded[text] = hit
+        return hit
+
+    def stop_recording(self) -> dict[str, list[Token]]:
+        """The base analyses done so far (the knowledge's phrasings), for the disk cache."""
+        done, self.recorded = self.recorded, {}
+        self._base = self._base_uncached  # type: ignore[method-assign]
+        return done
+
+    def _base_uncached(self, text: str) -> list[Token]:
         tokens: list[Token] = []
         clause = 0
         for raw in _tokenize(clean(text)):
@@ -583,10 +613,52 @@ class TextProcessor:
         return tuple(t.term for t in self.analyse(text).tokens)
 
 
+def _analyses_path(kb: Knowledge, cache_dir: Path | None) -> Path | None:
+    if cache_dir is None:
+        return None
+    return (
+        cache_dir
+        / f"analyses-{PIPELINE_VERSION}-{kb.fingerprint or 'nofp'}-{_lookups_version()}.json"
+    )
+
+
 def build_processor(
     kb: Knowledge, knowledge_dir: Path | None = None, cache_dir: Path | None = None
 ) -> TextProcessor:
-    return TextProcessor(load_compact_table(kb, knowledge_dir, cache_dir), kb.synonyms)
+    """A processor for this knowledge, with cached analyses of its phrasings when available."""
+    preloaded: dict[str, list[Token]] = {}
+    path = _analyses_path(kb, cache_dir)
+    if path is not None and path.exists():
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            preloaded = {
+                text: [Token(t[0], t[1], tuple(t[2]), t[3], t[4], t[5], t[6]) for t in toks]
+                for text, toks in raw.items()
+            }
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            preloaded = {}
+    proc = TextProcessor(load_compact_table(kb, knowledge_dir, cache_dir), kb.synonyms, preloaded)
+    proc.cache_path = None if preloaded else path
+    return proc
+
+
+def save_analyses(proc: TextProcessor) -> None:
+    """Store the knowledge's base analyses next to the compact table (after the matcher built)."""
+    recorded = proc.stop_recording()
+    path = getattr(proc, "cache_path", None)
+    if path is None:
+        return
+    data = {
+        text: [[t.text, t.term, list(t.parts), t.stop, t.known, t.clause, t.number] for t in toks]
+        for text, toks in recorded.items()
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass
 
 
 def find_phrase(tokens: Sequence[Token], phrase: Sequence[str]) -> list[int]:
