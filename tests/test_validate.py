@@ -1,0 +1,161 @@
+"""The knowledge validator: every kind of mistake, reported together as path:line: message."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.knowledge import load_knowledge, validate
+from bot.settings import PROJECT_ROOT
+
+KNOWLEDGE = PROJECT_ROOT / "knowledge"
+INTENTS = PROJECT_ROOT / "intents"
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> tuple[Path, Path]:
+    kdir, idir = tmp_path / "knowledge", tmp_path / "intents"
+    shutil.copytree(KNOWLEDGE, kdir)
+    shutil.copytree(INTENTS, idir)
+    return kdir, idir
+
+
+def _edit(path: Path, change: Callable[[str], str]) -> None:
+    text = path.read_text(encoding="utf-8")
+    new = change(text)
+    assert new != text, f"the edit of {path.name} changed nothing"
+    path.write_text(new, encoding="utf-8")
+
+
+def _messages(kdir: Path, idir: Path) -> list[str]:
+    return [str(p) for p in validate(kdir, idir)]
+
+
+def test_the_real_knowledge_is_valid() -> None:
+    assert validate(KNOWLEDGE, INTENTS) == []
+    kb = load_knowledge(KNOWLEDGE, INTENTS)
+    assert set(kb.guides) == {"proximal", "distal", "hip"}
+    assert all(kb.entries_of(g) for g in kb.guides)
+
+
+def test_yaml_syntax_error_points_at_the_line(tree: tuple[Path, Path]) -> None:
+    kdir, idir = tree
+    _edit(kdir / "synonyms.yaml", lambda t: t + "\n  broken: [unclosed\n  other: x\n")
+    [msg] = _messages(kdir, idir)
+    assert re.match(r"knowledge/synonyms\.yaml:\d+: YAML syntax error", msg)
+
+
+def test_missing_field_and_empty_text(tree: tuple[Path, Path]) -> None:
+    kdir, idir = tree
+    _edit(kdir / "hip.yaml", lambda t: t.replace("    title:", "    titel:", 1))
+    _edit(kdir / "texts" / "engine.yaml", lambda t: t.replace('not_admin: "', 'not_admin: "" #', 1))
+    msgs = _messages(kdir, idir)
+    assert any(m.startswith("knowledge/hip.yaml:") and "title" in m for m in msgs), msgs
+    assert any("texts/engine.yaml:" in m and "not_admin" in m and "non-empty" in m for m in msgs), (
+        msgs
+    )
+
+
+def test_duplicate_ids_across_files(tree: tuple[Path, Path]) -> None:
+    kdir, idir = tree
+    first_id = re.search(r"- id: (d_\w+)", (kdir / "distal.yaml").read_text(encoding="utf-8"))
+    assert first_id is not None
+    _edit(
+        kdir / "hip.yaml",
+        lambda t: re.sub(r"- id: h_\w+", f"- id: {first_id.group(1)}", t, count=1),
+    )
+    msgs = _messages(kdir, idir)
+    assert any(
+        "duplicate id" in m and first_id.group(1) in m and "distal.yaml:" in m for m in msgs
+    ), msgs
+
+
+def test_references_must_resolve(tree: tuple[Path, Path]) -> None:
+    kdir, idir = tree
+    _edit(kdir / "proximal.yaml", lambda t: t.replace("guide: proximal", "guide: proksimal", 1))
+    _edit(
+        kdir / "red_flags.yaml",
+        lambda t: t.replace("guides: [proximal", "guides: [ankel, proximal", 1),
+    )
+    msgs = _messages(kdir, idir)
+    assert any("proximal.yaml:" in m and "unknown guide 'proksimal'" in m for m in msgs), msgs
+    assert any("red_flags.yaml:" in m and "unknown guide 'ankel'" in m for m in msgs), msgs
+
+
+def test_related_id_must_exist(tree: tuple[Path, Path]) -> None:
+    kdir, idir = tree
+    _edit(
+        kdir / "distal.yaml",
+        lambda t: re.sub(r"related: \[", "related: [findes_ikke, ", t, count=1),
+    )
+    msgs = _messages(kdir, idir)
+    assert any("related id 'findes_ikke' does not exist" in m for m in msgs), msgs
+
+
+def test_answer_must_be_quoted_verbatim(tree: tuple[Path, Path]) -> None:
+    kdir, idir = tree
+    _edit(
+        kdir / "proximal.yaml",
+        lambda t: t.replace(
+            "Total pause fra løb er sjældent nødvendigt", "Total pause er en god idé", 1
+        ),
+    )
+    msgs = _messages(kdir, idir)
+    assert any("not quoted verbatim" in m and "proximal.yaml:" in m for m in msgs), msgs
+
+
+def test_telegram_limit(tree: tuple[Path, Path]) -> None:
+    kdir, idir = tree
+    _edit(kdir / "texts" / "engine.yaml", lambda t: t + f'\nlong_text: "{"x" * 5000}"\n')
+    msgs = _messages(kdir, idir)
+    assert any("long_text" in m and "4096" in m for m in msgs), msgs
+
+
+def test_unknown_intent_action_and_duplicate_text_key(tree: tuple[Path, Path]) -> None:
+    kdir, idir = tree
+    _edit(idir / "tak.yaml", lambda t: re.sub(r"action: \w+", "action: dance", t, count=1))
+    _edit(kdir / "texts" / "data.yaml", lambda t: t + '\nhelp: "igen"\n')
+    msgs = _messages(kdir, idir)
+    assert any(m.startswith("intents/tak.yaml:") and "unknown action 'dance'" in m for m in msgs), (
+        msgs
+    )
+    assert any("duplicate text key 'help'" in m for m in msgs), msgs
+
+
+def test_traffic_light_thresholds_must_rise(tree: tuple[Path, Path]) -> None:
+    kdir, idir = tree
+    _edit(kdir / "traffic_light.yaml", lambda t: t.replace("max_pain: 5", "max_pain: 1", 1))
+    msgs = _messages(kdir, idir)
+    assert any("traffic_light.yaml:" in m and "max_pain must rise" in m for m in msgs), msgs
+
+
+def test_all_problems_at_once_and_cli_exit_code(tree: tuple[Path, Path]) -> None:
+    kdir, idir = tree
+    _edit(kdir / "synonyms.yaml", lambda t: t + "\n  broken: [unclosed\n")
+    _edit(idir / "tak.yaml", lambda t: re.sub(r"action: \w+", "action: dance", t, count=1))
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "validate", "--knowledge", str(kdir), "--intents", str(idir)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = [ln for ln in result.stderr.splitlines() if re.match(r"\S+\.yaml:\d+: ", ln)]
+    assert len(lines) == 2, result.stderr
+    assert "2 problem(s) found" in result.stderr
+
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot", "validate"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        check=False,
+    )
+    assert ok.returncode == 0 and "knowledge OK" in ok.stdout
