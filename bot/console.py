@@ -1,6 +1,7 @@
 """The console adapter: the same dialogue engine in a terminal, on the local database.
 
-Buttons are shown as numbered choices; typing the number presses the button.
+Buttons are shown as numbered choices; typing the number (or the button's own
+label) presses the button.
 Pictures and files are written to data/console/ and their paths printed.
 """
 
@@ -32,15 +33,21 @@ class ConsoleChat:
         self.buttons: list[Button] = []
 
     def send(self, line: str) -> None:
-        stripped = line.strip()
-        if stripped.isdigit() and self.buttons and 1 <= int(stripped) <= len(self.buttons):
-            button = self.buttons[int(stripped) - 1]
-            incoming = Incoming(
-                self.user_id, self.user_id, "callback", callback=button.data, first_name=None
-            )
+        button = self._button_for(line.strip())
+        if button is not None:
+            incoming = Incoming(self.user_id, self.user_id, "callback", callback=button.data)
         else:
             incoming = Incoming.parse_text(self.user_id, self.user_id, line)
         self.show(self.engine.handle(incoming))
+
+    def _button_for(self, typed: str) -> Button | None:
+        """A button's own label wins (pain "3" is the button labelled 3), else its number."""
+        for button in self.buttons:
+            if typed.lower() == button.label.lower():
+                return button
+        if typed.isdigit() and 1 <= int(typed) <= len(self.buttons):
+            return self.buttons[int(typed) - 1]
+        return None
 
     def show(self, replies: list[Reply]) -> None:
         self.buttons = []

@@ -1,0 +1,62 @@
+"""The console adapter: the same dialogue in a terminal, numbers press buttons."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.console import ConsoleChat
+from bot.settings import PROJECT_ROOT
+from bot.storage import Checkin, Database, User
+from tests.engine_helpers import Clock, make_engine
+
+
+def test_numbers_press_the_shown_buttons(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    db.upgrade()
+    engine = make_engine(db, tmp_path / "cache", Clock())
+    out: list[str] = []
+    chat = ConsoleChat(engine, 5, tmp_path / "out", out.append)
+    chat.send("/start")
+    assert any(line.strip().startswith("[1]") for line in out)
+    chat.send("1")  # consent: yes
+    chat.send("2")  # second guide button: distal
+    chat.send("1")  # phase 1
+    with db.session() as s:
+        user = s.get(User, 5)
+    assert user is not None and (user.consent, user.guide, user.phase) == (True, "distal", 1)
+    chat.send("/historik")
+    png = tmp_path / "out" / "historik.png"
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert any(str(png) in line for line in out)
+
+
+def test_run_without_token_opens_the_console_on_sqlite(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+    db_file = tmp_path / "console.sqlite3"
+    env.update(DATABASE_URL=f"sqlite:///{db_file}", CACHE_DIR=str(tmp_path / "cache"))
+    script = "1\n1\n1\n/checkin\n3\n/quit\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr
+    assert "[1]" in result.stdout
+    db = Database(f"sqlite:///{db_file}")
+    with db.session() as s:
+        user = s.get(User, 1)
+        rows = list(s.scalars(select(Checkin)))
+    assert user is not None and user.consent and user.guide == "proximal"
+    # "3" pressed the fourth pain button (0, 1, 2, 3): stored before the session ended.
+    assert [(r.status, r.pain) for r in rows] == [("open", 3)]
