@@ -159,7 +159,6 @@ def history_figure(
     step = max(1, math.ceil(span / 7))
     ticks = list(range(span - 1, -1, -step))[::-1]
     ax.set_xticks(ticks, [_day_month(first + timedelta(days=i)) for i in ticks])
-    ax.set_xticks(xs, minor=True)
     ax.set_xlim(-0.7, span - 0.3)
     ax.set_ylim(-0.5, 10.5)
     ax.set_yticks(range(0, 11))
