@@ -189,14 +189,21 @@ class Engine:
     # ------------------------------------------------------------------ helpers
 
     def _user(self, s: Session, msg: Incoming) -> User:
+        # Only a private chat (chat id == user id on Telegram) is where reminders may go;
+        # a mention in a group must not send the user's health prompts to that group.
+        private = msg.chat_id == msg.user_id
         user = s.get(User, msg.user_id)
         if user is None:
-            user = User(id=msg.user_id, chat_id=msg.chat_id, timezone=self.settings.timezone)
+            user = User(
+                id=msg.user_id,
+                chat_id=msg.chat_id if private else None,
+                timezone=self.settings.timezone,
+            )
             s.add(user)
             s.flush()
         elif not user.active:
             user.active = True
-        if msg.chat_id and user.chat_id != msg.chat_id:
+        if private and user.chat_id != msg.chat_id:
             user.chat_id = msg.chat_id
         return user
 
