@@ -424,3 +424,65 @@ def test_history_sends_a_png(chat: Chat, clock: Clock) -> None:
     image = next(r.image for r in replies if r.image)
     assert image.startswith(b"\x89PNG\r\n\x1a\n")
     _ = timedelta
+
+
+# ---------------------------------------------------------------- isolation between users
+
+
+def _snapshot(db: Database, user_id: int) -> dict[str, list[tuple[object, ...]]]:
+    snap: dict[str, list[tuple[object, ...]]] = {}
+    with db.session() as s:
+        for table in Base.metadata.sorted_tables:
+            column = table.c.id if table.name == "users" else table.c.get("user_id")
+            if column is None:
+                continue
+            rows = s.execute(
+                select(table).where(column == user_id).order_by(*table.primary_key.columns)
+            )
+            snap[table.name] = [tuple(r) for r in rows]
+    return snap
+
+
+def test_no_callback_data_reaches_another_users_rows(engine: Engine, database: Database) -> None:
+    """Whatever a user sends, another user's stored rows stay exactly as they were."""
+    victim, attacker = Chat(engine, 1), Chat(engine, 2)
+    victim.onboard()
+    _full_checkin(victim, pain=5)
+    victim.say("/paamindelse 08:00")
+    victim.say("hvor lang tid tager det at blive rask")
+    victim.say("/slet")  # the victim is now in the confirm-delete state
+    victim_ids = [d.split(":")[-1] for d in victim.buttons()]
+    with database.session() as s:
+        qids = [q.id for q in s.scalars(select(Question).where(Question.user_id == 1))]
+        cids = [c.id for c in s.scalars(select(Checkin).where(Checkin.user_id == 1))]
+    before = _snapshot(database, 1)
+    attacker.onboard()
+    payloads = [
+        *(f"fb:{v}:{q}" for v in (0, 1) for q in qids),
+        *(f"ci:p:{n}" for n in (0, 10)),
+        "ci:m:worse",
+        "ci:a:run",
+        "ci:n:skip",
+        "del:1",
+        "del:0",
+        "cr:1",
+        "rem:ci",
+        "rem:snooze",
+        *(f"pick:{c}" for c in cids),
+        "pick:../../etc",
+        "ob:c:0",
+        "ob:p:4",
+        "ob:g:hip",
+        *(f"del:{i}" for i in victim_ids),
+        "fb:1:-1",
+        "fb:1:1 OR 1=1",
+        "x" * 64,
+        ":",
+        "fb::",
+    ]
+    for data in payloads:
+        attacker.press(data)
+    attacker.say("/slet")
+    attacker.press("del:1")
+    assert _snapshot(database, 1) == before
+    assert _count_rows(database, 2) == 0
