@@ -1,19 +1,49 @@
 """Daily reminders as database rows, claimed and sent by a periodic job.
 
-A reminder row carries its next due instant (UTC). The dispatcher claims due
-rows with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several bot
-processes can share the work), records a delivery row that is unique per user,
-local day and kind (so a day's reminder is sent at most once, even across a
-restart), sends it, and moves the row to its next due time.
+A reminder row carries its next due instant (UTC), computed from the user's local
+wall time and time zone (so 07:30 stays 07:30 across daylight-saving changes). The
+dispatcher works in batches:
+
+1. prepare (one transaction): claim due rows with a lease (`FOR UPDATE SKIP LOCKED`
+   on PostgreSQL, so several bot processes share the work without waiting), decide
+   for each whether it is still wanted (user active and consenting, not checked in
+   that day, not long overdue, not already sent) and record a delivery row in state
+   'claimed'. The delivery row is unique per (user, local date, kind), so a day's
+   reminder can never be recorded twice;
+2. send (bounded concurrency, the rate limiter paces the requests), and after each
+   accepted message commit 'sent' plus the row's next due time in its own small
+   transaction.
+
+Database work runs in worker threads so the bot's event loop keeps answering users.
+
+Crash safety, point by point (a "crash" is the process dying, or a second worker
+taking over once the lease has run out):
+
+* before the prepare transaction commits: nothing is claimed; the next run sends it;
+* after it commits, before the message reaches Telegram: the delivery row stays
+  'claimed' and the reminder stays due; when the lease runs out another worker
+  re-uses that delivery row and sends it, once;
+* after 'sent' is committed: the row is already due tomorrow and the delivery is
+  'sent'; nothing is sent again.
+* The one remaining window: Telegram accepted the message but the process died
+  before the 'sent' commit (or the request timed out after Telegram accepted it).
+  Telegram has no idempotency key for sendMessage, so the next worker cannot tell
+  and sends that reminder again: at-least-once, never lost. At most `concurrency`
+  messages are in that window at any moment.
+
+A live worker never sends after its lease may have run out: it stops starting new
+sends after half the lease (measured on the monotonic clock) and releases the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time as monotonic_time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,14 +52,30 @@ from sqlalchemy.orm import Session
 from bot.knowledge import Knowledge
 from bot.replies import Button, Reply
 from bot.schedule import local_date, next_due
-from bot.storage import Checkin, Database, Reminder, ReminderDelivery, User, claim_due_reminders
+from bot.storage import (
+    DEFAULT_TIMEZONE,
+    Checkin,
+    Database,
+    Reminder,
+    ReminderDelivery,
+    User,
+    claim_due_reminders,
+)
 
 log = logging.getLogger(__name__)
 
 SNOOZE = timedelta(hours=1)
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(minutes=10)
+# A worker starts no send later than this after its claim, so even a send that waits
+# out long 429s finishes before the lease lets another worker take the reminder.
+SEND_WINDOW = LEASE / 2
+# Overdue by more than this (the bot was down): skip to the next daily time, no catch-up.
 STALE = timedelta(hours=12)
-FAR_FUTURE = datetime(9999, 1, 1, tzinfo=ZoneInfo("UTC"))
+# A send that failed for a passing reason is tried again after this delay.
+RETRY_DELAY = timedelta(minutes=2)
+BATCH_SIZE = 500
+CONCURRENCY = 16
+MAX_BATCHES = 20
 
 
 class RecipientBlocked(Exception):
@@ -43,10 +89,18 @@ class TemporarySendError(Exception):
 Sender = Callable[[int, Reply], Awaitable[int | None]]
 
 
-# ---------------------------------------------------------------- user commands
+def _zone(name: str | None) -> ZoneInfo:
+    """A broken zone name in a row must not stop everyone else's reminders."""
+    try:
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
 
 
-def _checked_in_on(s: Session, user_id: int, day: object) -> bool:
+# ---------------------------------------------------------------- scheduling
+
+
+def _checked_in_on(s: Session, user_id: int, day: date) -> bool:
     return (
         s.scalars(
             select(Checkin.id).where(
@@ -57,15 +111,42 @@ def _checked_in_on(s: Session, user_id: int, day: object) -> bool:
     )
 
 
-def _schedule(s: Session, reminder: Reminder, now: datetime) -> None:
-    """Next due instant: skip today when the user has already checked in today."""
-    tz = ZoneInfo(reminder.timezone)
-    today = local_date(now, tz)
-    skip = today if _checked_in_on(s, reminder.user_id, today) else None
-    reminder.next_due_at = next_due(reminder.local_time, tz, now, skip_date=skip)
+def _daily_sent_on(s: Session, user_id: int, day: date) -> bool:
+    return (
+        s.scalars(
+            select(ReminderDelivery.id).where(
+                ReminderDelivery.user_id == user_id,
+                ReminderDelivery.local_date == day,
+                ReminderDelivery.kind == "daily",
+                ReminderDelivery.status == "sent",
+            )
+        ).first()
+        is not None
+    )
+
+
+def _reschedule(reminder: Reminder, now: datetime, skip: date | None) -> None:
+    """Move to the next daily time (never inside a pause) and drop any lease and snooze."""
+    tz = _zone(reminder.timezone)
+    after = now
+    if reminder.paused_until is not None and reminder.paused_until > now:
+        after = reminder.paused_until - timedelta(microseconds=1)
+    reminder.next_due_at = next_due(reminder.local_time, tz, after, skip_date=skip)
     reminder.snoozed = False
     reminder.claimed_by = None
     reminder.claimed_until = None
+
+
+def _schedule(s: Session, reminder: Reminder, now: datetime) -> None:
+    """Next daily time; today is left out once the user checked in or got today's reminder."""
+    today = local_date(now, _zone(reminder.timezone))
+    done_today = _checked_in_on(s, reminder.user_id, today) or _daily_sent_on(
+        s, reminder.user_id, today
+    )
+    _reschedule(reminder, now, today if done_today else None)
+
+
+# ---------------------------------------------------------------- user commands
 
 
 def set_time(s: Session, user: User, when: time, now: datetime) -> Reminder:
@@ -85,19 +166,21 @@ def set_time(s: Session, user: User, when: time, now: datetime) -> Reminder:
 
 
 def pause(s: Session, user: User, days: int | None, now: datetime) -> Reminder | None:
-    """Pause for N days, or (days None) until /genoptag."""
+    """Pause for N days (back on the morning of day N+1), or (days None) until /genoptag."""
     reminder = s.get(Reminder, user.id)
     if reminder is None:
         return None
     if days is None:
         reminder.enabled = False
         reminder.paused_until = None
+        reminder.snoozed = False
     else:
-        tz = ZoneInfo(reminder.timezone)
+        tz = _zone(reminder.timezone)
         first_day_back = local_date(now, tz) + timedelta(days=days)
         start = datetime.combine(first_day_back, time(0, 0), tzinfo=tz)
+        reminder.enabled = True  # "/pause 3" after "/pause" means: back in three days
         reminder.paused_until = start.astimezone(ZoneInfo("UTC"))
-        reminder.next_due_at = next_due(reminder.local_time, tz, start - timedelta(seconds=1))
+        _reschedule(reminder, now, None)
     s.flush()
     return reminder
 
@@ -123,8 +206,11 @@ def stop(s: Session, user: User) -> bool:
 
 
 def snooze(s: Session, user: User, now: datetime) -> Reminder | None:
+    """ "Udskyd 1 time": due again in an hour (None when reminders are off or paused)."""
     reminder = s.get(Reminder, user.id)
     if reminder is None or not reminder.enabled:
+        return None
+    if reminder.paused_until is not None and reminder.paused_until > now:
         return None
     reminder.next_due_at = now + SNOOZE
     reminder.snoozed = True
@@ -135,7 +221,7 @@ def snooze(s: Session, user: User, now: datetime) -> Reminder | None:
 
 
 def checked_in(s: Session, user: User, now: datetime) -> None:
-    """After a check-in, today's reminder (if still to come) is not needed."""
+    """After a check-in, today's reminder (if still to come, or snoozed) is not needed."""
     reminder = s.get(Reminder, user.id)
     if reminder is not None and reminder.enabled:
         _schedule(s, reminder, now)
@@ -152,6 +238,16 @@ class DispatchStats:
     skipped: int = 0
     blocked: int = 0
     failed: int = 0
+    deferred: int = 0  # claimed but released unsent: the batch ran out of lease time
+    batches: int = 0
+
+
+@dataclass(frozen=True)
+class _Job:
+    user_id: int
+    chat_id: int
+    delivery_id: int
+    day: date
 
 
 def reminder_reply(kb: Knowledge) -> Reply:
@@ -172,120 +268,249 @@ async def dispatch_due(
     send: Sender,
     now: datetime,
     worker_id: str,
-    limit: int = 500,
+    limit: int = BATCH_SIZE,
+    *,
+    concurrency: int = CONCURRENCY,
+    max_batches: int = MAX_BATCHES,
 ) -> DispatchStats:
-    """Claim due reminders, send each at most once per local day and kind, reschedule."""
+    """Claim and send due reminders in batches until none are due (or `max_batches`).
+
+    `now` is the clock at the start; later batches add the real time elapsed since,
+    so leases stay honest during a long run while tests keep a controlled clock.
+    """
     stats = DispatchStats()
-    with db.session() as s:
-        claimed = claim_due_reminders(s, now, worker_id, limit, LEASE)
-        s.commit()
-        ids = [r.user_id for r in claimed]
-    stats.claimed = len(ids)
-    for user_id in ids:
-        await _dispatch_one(db, kb, send, now, worker_id, user_id, stats)
+    reply = reminder_reply(kb)
+    started = monotonic_time.monotonic()
+
+    def clock() -> datetime:
+        return now + timedelta(seconds=monotonic_time.monotonic() - started)
+
+    for _ in range(max_batches):
+        claimed_at = monotonic_time.monotonic()
+        jobs, claimed, skipped = await asyncio.to_thread(_prepare, db, clock(), worker_id, limit)
+        stats.batches += 1
+        stats.claimed += claimed
+        stats.skipped += skipped
+        if jobs:
+            deadline = claimed_at + SEND_WINDOW.total_seconds()
+            await _send_all(db, reply, send, clock, worker_id, jobs, deadline, concurrency, stats)
+        if claimed < limit:
+            break
     return stats
 
 
-async def _dispatch_one(
-    db: Database,
-    kb: Knowledge,
-    send: Sender,
-    now: datetime,
-    worker_id: str,
-    user_id: int,
-    stats: DispatchStats,
-) -> None:
+def _prepare(
+    db: Database, now: datetime, worker_id: str, limit: int
+) -> tuple[list[_Job], int, int]:
+    """Claim a batch and record a 'claimed' delivery for each reminder still wanted.
+
+    One transaction; the few lookups are batched so a big batch costs a handful of
+    queries, not several per reminder. Returns (jobs to send, claimed, skipped).
+    """
     with db.session() as s:
-        reminder = s.get(Reminder, user_id)
-        user = s.get(User, user_id)
-        if reminder is None or reminder.claimed_by != worker_id:
-            return  # stopped or taken over meanwhile
-        if user is None or not user.active or not user.consent or not reminder.enabled:
-            reminder.claimed_by = None
-            reminder.claimed_until = None
-            if user is None or not user.active or not user.consent:
-                reminder.next_due_at = (
-                    FAR_FUTURE if user is None or not user.consent else reminder.next_due_at
+        claimed = claim_due_reminders(s, now, worker_id, limit, LEASE)
+        if not claimed:
+            s.commit()
+            return [], 0, 0
+        ids = [r.user_id for r in claimed]
+        users = {u.id: u for u in s.scalars(select(User).where(User.id.in_(ids)))}
+        due_day: dict[int, date] = {}
+        today: dict[int, date] = {}
+        for r in claimed:
+            tz = _zone(r.timezone)
+            due_day[r.user_id] = local_date(r.next_due_at, tz)
+            today[r.user_id] = local_date(now, tz)
+        days = set(due_day.values()) | set(today.values())
+        done = {
+            (uid, day)
+            for uid, day in s.execute(
+                select(Checkin.user_id, Checkin.local_date).where(
+                    Checkin.user_id.in_(ids),
+                    Checkin.status == "done",
+                    Checkin.local_date.in_(days),
                 )
-            stats.skipped += 1
-            s.commit()
-            return
-        tz = ZoneInfo(reminder.timezone)
-        day = local_date(reminder.next_due_at, tz)
-        kind = "snooze" if reminder.snoozed else "daily"
-        if now - reminder.next_due_at > STALE or _checked_in_on(s, user_id, day):
-            # Long overdue (the bot was down) or already checked in: no catch-up flood.
-            _schedule(s, reminder, now)
-            stats.skipped += 1
-            s.commit()
-            return
-        delivery = s.scalars(
-            select(ReminderDelivery).where(
-                ReminderDelivery.user_id == user_id,
-                ReminderDelivery.local_date == day,
-                ReminderDelivery.kind == kind,
             )
-        ).first()
-        if delivery is not None and delivery.status == "sent":
-            _schedule(s, reminder, now)  # sent before a crash; never twice
-            stats.skipped += 1
-            s.commit()
-            return
-        if delivery is None:
-            delivery = ReminderDelivery(
-                user_id=user_id, local_date=day, kind=kind, status="claimed"
+        }
+        deliveries = {
+            (d.user_id, d.local_date, d.kind): d
+            for d in s.scalars(
+                select(ReminderDelivery).where(
+                    ReminderDelivery.user_id.in_(ids), ReminderDelivery.local_date.in_(days)
+                )
             )
-            s.add(delivery)
-        delivery.claimed_by = worker_id
-        delivery.claimed_at = now
+        }
+        pending: list[tuple[Reminder, int, ReminderDelivery]] = []
+        skipped = 0
+        for r in claimed:
+            uid = r.user_id
+            sent_today = deliveries.get((uid, today[uid], "daily"))
+            skip_today = (uid, today[uid]) in done or (
+                sent_today is not None and sent_today.status == "sent"
+            )
+            user = users.get(uid)
+            day = due_day[uid]
+            kind = "snooze" if r.snoozed else "daily"
+            delivery = deliveries.get((uid, day, kind))
+            wanted = (
+                user is not None
+                and user.active  # False after a 403; True again when they write
+                and user.consent
+                and r.enabled
+                and now - r.next_due_at <= STALE  # long overdue: no catch-up
+                and (uid, day) not in done
+                and (uid, today[uid]) not in done
+                and (delivery is None or delivery.status != "sent" or _new_snooze(r, delivery))
+            )
+            if not wanted or user is None:
+                _reschedule(r, now, today[uid] if skip_today else None)
+                skipped += 1
+                continue
+            if delivery is None:
+                delivery = ReminderDelivery(user_id=uid, local_date=day, kind=kind)
+                s.add(delivery)
+            # A 'claimed' or 'failed' row is a send that did not happen (or a crash in
+            # the documented window): re-use it, the unique key stays the guard.
+            delivery.status = "claimed"
+            delivery.claimed_by = worker_id
+            delivery.claimed_at = now
+            delivery.sent_at = None
+            delivery.telegram_message_id = None
+            pending.append((r, user.chat_id or uid, delivery))
         try:
+            s.flush()
+            jobs = [_Job(r.user_id, chat, d.id, due_day[r.user_id]) for r, chat, d in pending]
             s.commit()
         except IntegrityError:
-            s.rollback()  # another worker recorded this delivery first
-            stats.skipped += 1
-            return
-        chat_id = user.chat_id or user.id
-        delivery_id = delivery.id
+            # Another worker recorded one of these deliveries first (only possible if
+            # leases overlapped): claim nothing now; the next run sees its row.
+            s.rollback()
+            log.warning("reminder batch conflicted with another worker; retrying next run")
+            return [], 0, 0
+        return jobs, len(claimed), skipped
+
+
+def _new_snooze(reminder: Reminder, delivery: ReminderDelivery) -> bool:
+    """A sent snooze row from before the latest "Udskyd" press is an earlier snooze."""
+    if not reminder.snoozed or delivery.kind != "snooze" or delivery.sent_at is None:
+        return False
+    return delivery.sent_at < reminder.next_due_at - SNOOZE
+
+
+async def _send_all(
+    db: Database,
+    reply: Reply,
+    send: Sender,
+    clock: Callable[[], datetime],
+    worker_id: str,
+    jobs: list[_Job],
+    deadline: float,
+    concurrency: int,
+    stats: DispatchStats,
+) -> None:
+    """Send with at most `concurrency` requests in flight; the rate limiter paces them."""
+    queue: Iterator[_Job] = iter(jobs)
+
+    async def worker() -> None:
+        for job in queue:
+            await _deliver(db, reply, send, clock, worker_id, job, deadline, stats)
+
+    tasks = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(jobs))))]
     try:
-        message_id = await send(chat_id, reminder_reply(kb))
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+async def _deliver(
+    db: Database,
+    reply: Reply,
+    send: Sender,
+    clock: Callable[[], datetime],
+    worker_id: str,
+    job: _Job,
+    deadline: float,
+    stats: DispatchStats,
+) -> None:
+    if monotonic_time.monotonic() > deadline:
+        await asyncio.to_thread(_release, db, worker_id, job)
+        stats.deferred += 1
+        return
+    try:
+        message_id = await send(job.chat_id, reply)
     except RecipientBlocked:
-        with db.session() as s:
-            user = s.get(User, user_id)
-            reminder = s.get(Reminder, user_id)
-            delivery = s.get(ReminderDelivery, delivery_id)
-            if user is not None:
-                user.active = False
-            if reminder is not None:
-                reminder.claimed_by = None
-                reminder.claimed_until = None
-                _schedule(s, reminder, now)
-            if delivery is not None:
-                delivery.status = "failed"
-            s.commit()
+        await asyncio.to_thread(_mark_blocked, db, worker_id, job, clock())
         stats.blocked += 1
         return
     except Exception:
-        log.warning("reminder to user %s failed; will retry", user_id, exc_info=True)
-        with db.session() as s:
-            reminder = s.get(Reminder, user_id)
-            delivery = s.get(ReminderDelivery, delivery_id)
-            if delivery is not None:
-                s.delete(delivery)
-            if reminder is not None:
-                reminder.claimed_by = None
-                reminder.claimed_until = None
-            s.commit()
+        log.warning("reminder to user %s failed; will retry", job.user_id, exc_info=True)
+        await asyncio.to_thread(_mark_failed, db, worker_id, job, clock())
         stats.failed += 1
         return
+    await asyncio.to_thread(_mark_sent, db, worker_id, job, message_id, clock())
+    stats.sent += 1
+
+
+def _owned(s: Session, worker_id: str, user_id: int) -> Reminder | None:
+    """The reminder if this worker still holds it (a user command may have moved it)."""
+    reminder = s.get(Reminder, user_id)
+    return reminder if reminder is not None and reminder.claimed_by == worker_id else None
+
+
+def _mark_sent(
+    db: Database, worker_id: str, job: _Job, message_id: int | None, now: datetime
+) -> None:
     with db.session() as s:
-        reminder = s.get(Reminder, user_id)
-        delivery = s.get(ReminderDelivery, delivery_id)
+        delivery = s.get(ReminderDelivery, job.delivery_id)
         if delivery is not None:
             delivery.status = "sent"
             delivery.sent_at = now
             delivery.telegram_message_id = message_id
+        reminder = _owned(s, worker_id, job.user_id)
         if reminder is not None:
-            reminder.last_sent_on = day
+            reminder.last_sent_on = job.day
             _schedule(s, reminder, now)
         s.commit()
-    stats.sent += 1
+
+
+def _mark_blocked(db: Database, worker_id: str, job: _Job, now: datetime) -> None:
+    """403: the user is inactive until they write again; the row just moves on daily."""
+    with db.session() as s:
+        user = s.get(User, job.user_id)
+        if user is not None:
+            user.active = False
+        delivery = s.get(ReminderDelivery, job.delivery_id)
+        if delivery is not None:
+            delivery.status = "failed"
+        reminder = _owned(s, worker_id, job.user_id)
+        if reminder is not None:
+            _schedule(s, reminder, now)
+        s.commit()
+    log.info("user %s blocked the bot; no more reminders until they write", job.user_id)
+
+
+def _mark_failed(db: Database, worker_id: str, job: _Job, now: datetime) -> None:
+    """A passing failure: keep it due, but let nobody retry before RETRY_DELAY."""
+    with db.session() as s:
+        delivery = s.get(ReminderDelivery, job.delivery_id)
+        if delivery is not None:
+            delivery.status = "failed"
+        reminder = _owned(s, worker_id, job.user_id)
+        if reminder is not None:
+            reminder.claimed_by = None
+            reminder.claimed_until = now + RETRY_DELAY
+        s.commit()
+
+
+def _release(db: Database, worker_id: str, job: _Job) -> None:
+    """Unsent because the batch ran out of lease time: free it for the next batch."""
+    with db.session() as s:
+        reminder = _owned(s, worker_id, job.user_id)
+        if reminder is not None:
+            reminder.claimed_by = None
+            reminder.claimed_until = None
+        s.commit()

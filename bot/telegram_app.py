@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 from telegram import (
+    Bot,
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -27,7 +29,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -243,31 +245,46 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.debug("could not send the error reply", exc_info=True)
 
 
+def _seconds(delay: object) -> float:
+    """RetryAfter.retry_after is an int or a timedelta depending on PTB's settings."""
+    total = getattr(delay, "total_seconds", None)
+    return float(total()) if callable(total) else float(delay)  # type: ignore[arg-type]
+
+
+async def send_reminder(bot: Bot, chat_id: int, reply: Reply) -> int | None:
+    """Send one reminder for the dispatcher: the Telegram edge of `reminders.Sender`.
+
+    The rate limiter already retries 429s; a 429 that outlasts it is waited out here
+    too. 403 (blocked) and "chat not found" become `RecipientBlocked`; anything else
+    propagates and the dispatcher retries the reminder later.
+    """
+    markup = _markup(reply)
+    try:
+        for attempt in range(3):
+            try:
+                msg = await bot.send_message(chat_id, reply.text, reply_markup=markup)
+                return msg.message_id
+            except RetryAfter as exc:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(_seconds(exc.retry_after))
+    except Forbidden as exc:
+        raise reminders.RecipientBlocked(str(exc)) from exc
+    except BadRequest as exc:
+        if "chat not found" in exc.message.lower():
+            raise reminders.RecipientBlocked(str(exc)) from exc
+        raise
+    return None
+
+
 async def reminder_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Periodic job: claim and send due reminders (rows in the database, not timers)."""
     app = context.application
     engine: Engine = app.bot_data["engine"]
-
-    async def send(chat_id: int, reply: Reply) -> int | None:
-        try:
-            markup = _markup(reply)
-            for attempt in range(3):
-                try:
-                    msg = await app.bot.send_message(chat_id, reply.text, reply_markup=markup)
-                    return msg.message_id
-                except RetryAfter as exc:
-                    if attempt == 2:
-                        raise
-                    delay = exc.retry_after
-                    await asyncio.sleep(
-                        delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay)
-                    )
-        except Forbidden as exc:
-            raise reminders.RecipientBlocked(str(exc)) from exc
-        return None
-
     worker = app.bot_data.setdefault("worker_id", f"{socket.gethostname()}:{os.getpid()}")
-    stats = await reminders.dispatch_due(engine.db, engine.kb, send, engine.clock(), worker)
+    stats = await reminders.dispatch_due(
+        engine.db, engine.kb, functools.partial(send_reminder, app.bot), engine.clock(), worker
+    )
     if stats.claimed:
         log.info("reminders: %s", stats)
 
@@ -289,6 +306,11 @@ def _reload_in_background(engine: Engine) -> None:
     log.info("SIGHUP reload %s", "applied" if ok else "refused (old knowledge kept)")
 
 
+def rate_limiter() -> AIORateLimiter:
+    """Telegram's ~30 messages/s overall; 429s are waited out and retried."""
+    return AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=3)
+
+
 def build_application(
     settings: Settings, engine: Engine | None = None, request: BaseRequest | None = None
 ) -> AnyApp:
@@ -303,7 +325,7 @@ def build_application(
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
-        .rate_limiter(AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=3))
+        .rate_limiter(rate_limiter())
         .post_init(_post_init)
     )
     if settings.telegram_base_file_url:
