@@ -38,7 +38,8 @@ CLARIFY_MARGIN = 3.0  # two different topics this close (and neither sure): ask 
 SURE = 78.0  # at or above: answer even if another topic is close
 PAIR_MARGIN = 6.0  # parallel entries of the two hamstring guides closer than this: ask which guide
 CONTEXT_BOOST = 6.0
-INTENT_MIN = 70.0
+INTENT_MIN = 62.0
+INTENT_SMALL_WORD = 0.35  # weight of small words (jeg, må, for) in intent matching
 BETA = 0.5  # weight of phrasing words the message lacks
 ALPHA_MIN = 0.2  # weight of unexplained words in long messages (1.0 in short ones)
 ALPHA_SLOPE = 0.08
@@ -90,16 +91,14 @@ class Matcher:
         self.proc = proc
         self.entries = [self._item(eid, kb.entry_guide[eid]) for eid in kb.entries]
         self.intents = [self._intent_item(i.id) for i in kb.intents]
-        items = [*self.entries, *self.intents]
-        df: dict[str, int] = defaultdict(int)
-        for it in items:
-            for t in it.bag:
-                df[t] += 1
-        n = max(len(items), 1)
-        self.idf_unknown = math.log((n + 1) / 0.5)
-        self.idf: dict[str, float] = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
         self.vocab_terms = proc.known_terms
-        self.doc_weight = {it.key: tuple(self._weight(d) for d in it.docs) for it in items}
+        self.idf, self.idf_unknown = _idf(self.entries)
+        # Intents are small talk made of small words: they get all words and their own weights.
+        self.intent_idf, self.intent_idf_unknown = _idf(self.intents)
+        self.doc_weight = {it.key: tuple(self._weight(d) for d in it.docs) for it in self.entries}
+        self.doc_weight.update(
+            {it.key: tuple(self._weight(d, True) for d in it.docs) for it in self.intents}
+        )
         self.index: dict[str, list[_Item]] = defaultdict(list)
         for it in self.entries:
             for t in it.bag | it.text_bag:
@@ -139,7 +138,7 @@ class Matcher:
 
     def _intent_item(self, iid: str) -> _Item:
         intent = next(i for i in self.kb.intents if i.id == iid)
-        docs = tuple(self._terms(p) for p in intent.examples)
+        docs = tuple(frozenset(self.proc.analyse(p).all_terms) for p in intent.examples)
         strings = tuple(self.proc.analyse(p).normalized for p in intent.examples)
         return _Item(iid, None, None, docs, strings, frozenset().union(*docs), frozenset())
 
@@ -147,37 +146,42 @@ class Matcher:
         groups = tuple(tuple(s for t in g if (s := self._phrase(t))) for g in rf.all_of)
         return _Flag(rf, groups, tuple(s for t in rf.none_of if (s := self._phrase(t))))
 
-    def _w(self, term: str) -> float:
+    def _w(self, term: str, intents: bool = False) -> float:
+        if intents:
+            w = self.intent_idf.get(term, self.intent_idf_unknown)
+            return w * INTENT_SMALL_WORD if term in self.proc.stop else w
         w = self.idf.get(term)
         if w is not None:
             return w
         # Words no entry uses point away from the knowledge; never-seen words even more.
         return self.idf_unknown * (0.7 if term in self.vocab_terms else 0.9)
 
-    def _weight(self, terms: frozenset[str]) -> float:
-        return sum(self._w(t) for t in terms) or 1.0
+    def _weight(self, terms: frozenset[str], intents: bool = False) -> float:
+        return sum(self._w(t, intents) for t in terms) or 1.0
 
     # ------------------------------------------------------------------ scoring
 
-    def _score(self, it: _Item, q: frozenset[str], wq: float, qstr: str, fuzzy: bool) -> float:
+    def _score(
+        self, it: _Item, q: frozenset[str], wq: float, qstr: str, fuzzy: bool, intents: bool = False
+    ) -> float:
         """Weighted Tversky similarity of the message and the entry's best phrasing, plus fuzz.
 
         Query words the entry never uses count against it (fully in short messages, less in
         long ones, where context is expected); words of the phrasing the message lacks count
         half.
         """
-        explained = sum(self._w(t) for t in q & it.bag) + 0.5 * sum(
-            self._w(t) for t in (q & it.text_bag)
+        explained = sum(self._w(t, intents) for t in q & it.bag) + 0.5 * sum(
+            self._w(t, intents) for t in (q & it.text_bag)
         )
         unexplained = max(wq - explained, 0.0)
-        alpha = min(1.0, max(ALPHA_MIN, 1.0 - ALPHA_SLOPE * (len(q) - 3)))
+        alpha = 1.0 if intents else min(1.0, max(ALPHA_MIN, 1.0 - ALPHA_SLOPE * (len(q) - 3)))
         best = 0.0
         best_i = -1
         for i, (d, wd) in enumerate(zip(it.docs, self.doc_weight[it.key], strict=True)):
             inter = q & d
             if not inter:
                 continue
-            ov = sum(self._w(t) for t in inter)
+            ov = sum(self._w(t, intents) for t in inter)
             sim = ov / (ov + alpha * unexplained + BETA * (wd - ov))
             if sim > best:
                 best, best_i = sim, i
@@ -214,12 +218,13 @@ class Matcher:
         return [(k, s) for s, k in fine]
 
     def _intent(self, a: Analysis) -> tuple[str | None, float]:
-        q, wq, qstr = self._query(a)
+        q = frozenset(_known_wholes(a.all_terms, a, self.intent_idf))
         if not q:
             return None, 0.0
+        wq, qstr = self._weight(q, True), a.normalized
         best: tuple[str | None, float] = (None, 0.0)
         for it in self.intents:
-            s = self._score(it, q, wq, qstr, True)
+            s = self._score(it, q, wq, qstr, True, True)
             if s > best[1]:
                 best = (it.key, s)
         return best
@@ -311,9 +316,11 @@ class Matcher:
                 if topic is not None:
                     s = max(s, best_of[topic])
                 s += CONTEXT_BOOST
-            scored.append((min(s, 100.0), eid))
+            scored.append((s, eid))
         scored.sort(key=lambda p: -p[0])
-        cands = tuple(Candidate(eid, kb.entry_guide[eid], round(s, 1)) for s, eid in scored[:6])
+        cands = tuple(
+            Candidate(eid, kb.entry_guide[eid], round(min(s, 100.0), 1)) for s, eid in scored[:6]
+        )
         if not scored or scored[0][0] < ANSWER_MIN:
             return Decision(
                 "fallback",
@@ -321,7 +328,7 @@ class Matcher:
                 None,
                 None,
                 (),
-                round(scored[0][0], 1) if scored else 0.0,
+                _clip100(scored[0][0]) if scored else 0.0,
                 _distinct(cands, 3),
             )
         top_s, top = scored[0]
@@ -331,19 +338,39 @@ class Matcher:
             pair = [(s, e) for s, e in scored if kb.entries[e].topic == topic and e != top]
             if pair and ctx is None and top_s - pair[0][0] < PAIR_MARGIN:
                 both = (cands_for(kb, top, top_s), cands_for(kb, pair[0][1], pair[0][0]))
-                return Decision("clarify", None, None, None, (), round(top_s, 1), both)
+                return Decision("clarify", None, None, None, (), _clip100(top_s), both)
         # Two different topics this close: ask which one was meant.
         others = [(s, e) for s, e in scored[1:] if topic is None or kb.entries[e].topic != topic]
         if others and top_s < SURE and top_s - others[0][0] < CLARIFY_MARGIN:
             picks = [cands_for(kb, top, top_s)] + [
                 cands_for(kb, e, s) for s, e in others[:2] if top_s - s < CLARIFY_MARGIN
             ]
-            return Decision("clarify", None, None, None, (), round(top_s, 1), tuple(picks))
-        return Decision("answer", kb.entry_guide[top], top, None, (), round(top_s, 1), cands)
+            return Decision("clarify", None, None, None, (), _clip100(top_s), tuple(picks))
+        return Decision("answer", kb.entry_guide[top], top, None, (), _clip100(top_s), cands)
 
 
 def cands_for(kb: Knowledge, eid: str, score: float) -> Candidate:
-    return Candidate(eid, kb.entry_guide[eid], round(score, 1))
+    return Candidate(eid, kb.entry_guide[eid], round(min(score, 100.0), 1))
+
+
+def _known_wholes(terms: list[str], a: Analysis, idf: dict[str, float]) -> list[str]:
+    """A compound nobody wrote ("byebye", "arbejdsstress") stands for its parts only."""
+    drop = {t.term for t in a.tokens if t.parts and t.term not in idf}
+    return [t for t in terms if t not in drop]
+
+
+def _clip100(score: float) -> float:
+    return round(min(max(score, 0.0), 100.0), 1)
+
+
+def _idf(items: Sequence[_Item]) -> tuple[dict[str, float], float]:
+    """Inverse document frequency over items (an item's phrasings are one document)."""
+    df: dict[str, int] = defaultdict(int)
+    for it in items:
+        for t in it.bag:
+            df[t] += 1
+    n = max(len(items), 1)
+    return {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}, math.log((n + 1) / 0.5)
 
 
 def _distinct(cands: tuple[Candidate, ...], n: int) -> tuple[Candidate, ...]:

@@ -31,7 +31,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from bot.knowledge import Knowledge, Problem
 
 # Bump when the processing changes, so cached compact tables are rebuilt.
-PIPELINE_VERSION = "4"
+PIPELINE_VERSION = "5"
 LEMMAS_FILE = Path("lang") / "lemmas.yaml"
 
 NEGATORS = frozenset({"ikke", "ingen", "intet", "aldrig", "hverken", "not", "no", "never", "ik"})
@@ -405,6 +405,15 @@ class Analysis:
         return out
 
     @property
+    def all_terms(self) -> list[str]:
+        """Every word's term, small words included (for short conversational messages)."""
+        out: list[str] = []
+        for t in self.tokens:
+            out.append("<num>" if t.number is not None and t.text[:1].isdigit() else t.term)
+            out.extend(t.parts)
+        return out
+
+    @property
     def normalized(self) -> str:
         """The message as one string of terms, for fuzzy string comparison."""
         return " ".join(t.term for t in self.tokens)
@@ -459,6 +468,10 @@ class TextProcessor:
                 self._by_len.setdefault(len(skeleton(w)), []).append((skeleton(w), w))
         self.known_terms = {skeleton(lemma) for lemma in table.lemmas.values()}
         self._resolve = lru_cache(maxsize=32768)(self._resolve_uncached)
+        # Stop words by their terms too ("må" -> "måtte"), so inflected small words stay small.
+        self.stop = self.stop | {
+            self._resolve(w)[0] for w in self.stop if w in table.lemmas and w not in _ENGLISH_STOP
+        }
         self.synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._max_syn = 1
         for canon, variants in synonyms.items():
