@@ -148,8 +148,8 @@ class Matcher:
 
     def _w(self, term: str, intents: bool = False) -> float:
         if intents:
-            w = self.intent_idf.get(term, self.intent_idf_unknown)
-            return w * INTENT_SMALL_WORD if term in self.proc.stop else w
+            iw = self.intent_idf.get(term, self.intent_idf_unknown)
+            return iw * INTENT_SMALL_WORD if term in self.proc.stop else iw
         w = self.idf.get(term)
         if w is not None:
             return w
