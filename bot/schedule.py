@@ -125,7 +125,7 @@ def _normalise(text: str) -> list[str]:
 
 
 def _number(token: str) -> int | None:
-    if token.isdigit() and len(token) <= 3:
+    if token.isascii() and token.isdigit() and len(token) <= 3:  # "¹".isdigit() is true
         return int(token)
     return _NUMBER_WORDS.get(token)
 
