@@ -6,6 +6,8 @@ import dataclasses
 import io
 import math
 import re
+import subprocess
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
@@ -402,3 +404,12 @@ def test_summary_uses_one_record_per_day_and_the_yaml_texts() -> None:
     text = history_summary(custom, [first, again, rec(custom, 0, 2)], TODAY)
     assert "ANTAL=2" in text.splitlines()
     assert "2,0/10" in text  # the later record for the duplicated day wins
+
+
+def test_importing_the_module_does_not_import_matplotlib() -> None:
+    """Bot start-up must not pay for matplotlib; only drawing a chart does."""
+    code = "import sys, bot.charts; print('matplotlib' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
