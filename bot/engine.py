@@ -744,9 +744,9 @@ class _Turn:
     def set_reminder(self, args: str) -> list[Reply]:
         if (refusal := self._needs_consent()) is not None:
             return refusal
-        from bot.schedule import parse_reminder_time
+        from bot.schedule import find_reminder_time
 
-        when = parse_reminder_time(args) if args.strip() else None
+        when = find_reminder_time(args) if args.strip() else None
         if when is None:
             return [Reply(self.t("reminder_how"))]
         reminder = reminders.set_time(self.s, self.user, when, self.now)
@@ -764,9 +764,9 @@ class _Turn:
     def pause_reminders(self, args: str) -> list[Reply]:
         if (refusal := self._needs_consent()) is not None:
             return refusal
-        from bot.schedule import parse_pause
+        from bot.schedule import find_pause
 
-        days = parse_pause(args) if args.strip() else None
+        days = find_pause(args) if args.strip() else None
         reminder = reminders.pause(self.s, self.user, days, self.now)
         if reminder is None:
             return [Reply(self.t("reminder_none"))]

@@ -220,6 +220,27 @@ def parse_reminder_time(text: str) -> time | None:
     return time(hour, minute)
 
 
+def find_reminder_time(text: str, max_window: int = 6) -> time | None:
+    """A clock time anywhere in a sentence: "mind mig kl 19.15 hver dag" -> 19:15.
+
+    The whole text first; then every run of up to `max_window` words holding a number,
+    longest first, so "kvart over syv" wins over the bare "syv".
+    """
+    if not isinstance(text, str) or len(text) > 500:
+        return None
+    if (whole := parse_reminder_time(text)) is not None:
+        return whole
+    tokens = _normalise(text)[:40]
+    for size in range(min(max_window, len(tokens)), 0, -1):
+        for start in range(len(tokens) - size + 1):
+            window = tokens[start : start + size]
+            if not any(_number(t) is not None or _NUMERIC_TOKEN.fullmatch(t) for t in window):
+                continue
+            if (found := parse_reminder_time(" ".join(window))) is not None:
+                return found
+    return None
+
+
 _UNIT_DAYS: dict[str, int] = {
     "dag": 1,
     "dage": 1,
@@ -321,3 +342,20 @@ def next_due(
                 return due
         day += timedelta(days=1)
     raise RuntimeError("no reminder instant found within ten days")  # pragma: no cover
+
+
+def find_pause(text: str, max_window: int = 3) -> int | None:
+    """A pause length anywhere in a sentence: "pause påmindelser i 3 dage" -> 3."""
+    if not isinstance(text, str) or len(text) > 500:
+        return None
+    if (whole := parse_pause(text)) is not None:
+        return whole
+    tokens = _normalise(text)[:40]
+    for size in range(min(max_window, len(tokens)), 0, -1):
+        for start in range(len(tokens) - size + 1):
+            window = tokens[start : start + size]
+            if _number(window[0]) is None and window[0] not in {"en", "et"}:
+                continue
+            if (found := parse_pause(" ".join(window))) is not None:
+                return found
+    return None

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.schedule import local_date, next_due, parse_pause, parse_reminder_time
+from bot.schedule import (
+    find_pause,
+    find_reminder_time,
+    local_date,
+    next_due,
+    parse_pause,
+    parse_reminder_time,
+)
 
 CPH = ZoneInfo("Europe/Copenhagen")
 NYC = ZoneInfo("America/New_York")
@@ -432,3 +439,33 @@ def test_next_due_properties_near_dst_changes(
     after = transition + timedelta(minutes=shift_minutes)
     skip = None if skip_offset is None else local_date(after, tz) + timedelta(days=skip_offset)
     _check_next_due(time(hour, minute), tz, after, skip)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mind mig kl 19.15", time(19, 15)),
+        ("mind mig kl. 7.30 hver dag", time(7, 30)),
+        ("kan du minde mig om det klokken 18", time(18, 0)),
+        ("/paamindelse 07:30", time(7, 30)),
+        ("mind mig kvart over syv om aftenen", time(19, 15)),
+        ("påmindelse tak", None),
+        ("mind mig hver dag", None),
+    ],
+)
+def test_find_reminder_time_in_a_sentence(text: str, expected: time | None) -> None:
+    assert find_reminder_time(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pause påmindelser i 3 dage", 3),
+        ("hold pause en uge", 7),
+        ("stop påmindelser i to uger", 14),
+        ("sæt påmindelserne på pause", None),
+        ("pause", None),
+    ],
+)
+def test_find_pause_in_a_sentence(text: str, expected: int | None) -> None:
+    assert find_pause(text) == expected
