@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections import defaultdict
@@ -28,6 +29,12 @@ def load_all() -> tuple[Knowledge, Matcher]:
     settings = load_settings()
     kb = load_knowledge(settings.knowledge_dir, settings.intents_dir)
     return kb, Matcher.build(kb, settings.cache_dir, settings.knowledge_dir)
+
+
+@functools.cache
+def shared() -> tuple[Knowledge, Matcher]:
+    """One load per process, for tests and benchmarks that ask many questions."""
+    return load_all()
 
 
 def result(kb: Knowledge, matcher: Matcher, text: str, guide: str | None = None) -> dict[str, Any]:

@@ -40,6 +40,7 @@ PAIR_MARGIN = 6.0  # parallel entries of the two hamstring guides closer than th
 CONTEXT_BOOST = 6.0
 INTENT_MIN = 62.0
 INTENT_SMALL_WORD = 0.35  # weight of small words (jeg, må, for) in intent matching
+TITLE_FACTOR = 0.95
 BETA = 0.5  # weight of phrasing words the message lacks
 ALPHA_MIN = 0.2  # weight of unexplained words in long messages (1.0 in short ones)
 ALPHA_SLOPE = 0.08
@@ -74,6 +75,7 @@ class _Item:
     doc_strings: tuple[str, ...]
     bag: frozenset[str]
     text_bag: frozenset[str]
+    factors: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -132,15 +134,18 @@ class Matcher:
         e = self.kb.entries[eid]
         phrasings = [*e.examples, e.title, *e.keywords]
         docs = tuple(self._terms(p) for p in phrasings)
+        # Titles and keywords are not how people ask: an example phrasing wins a tie.
+        factors = tuple(1.0 if i < len(e.examples) else TITLE_FACTOR for i in range(len(docs)))
         strings = tuple(self.proc.analyse(p).normalized for p in phrasings)
         bag = frozenset().union(*docs)
-        return _Item(eid, guide, e.topic, docs, strings, bag, self._terms(e.text) - bag)
+        return _Item(eid, guide, e.topic, docs, strings, bag, self._terms(e.text) - bag, factors)
 
     def _intent_item(self, iid: str) -> _Item:
         intent = next(i for i in self.kb.intents if i.id == iid)
         docs = tuple(frozenset(self.proc.analyse(p).all_terms) for p in intent.examples)
         strings = tuple(self.proc.analyse(p).normalized for p in intent.examples)
-        return _Item(iid, None, None, docs, strings, frozenset().union(*docs), frozenset())
+        ones = tuple(1.0 for _ in docs)
+        return _Item(iid, None, None, docs, strings, frozenset().union(*docs), frozenset(), ones)
 
     def _compile_flag(self, rf: RedFlag) -> _Flag:
         groups = tuple(tuple(s for t in g if (s := self._phrase(t))) for g in rf.all_of)
@@ -182,7 +187,7 @@ class Matcher:
             if not inter:
                 continue
             ov = sum(self._w(t, intents) for t in inter)
-            sim = ov / (ov + alpha * unexplained + BETA * (wd - ov))
+            sim = it.factors[i] * ov / (ov + alpha * unexplained + BETA * (wd - ov))
             if sim > best:
                 best, best_i = sim, i
         if best_i < 0:

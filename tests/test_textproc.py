@@ -1,0 +1,234 @@
+"""Danish text processing: normalisation, lemma fixes, compounds, synonyms, typos, the compact table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bot import textproc
+from bot.ask import shared
+from bot.knowledge import Knowledge
+from bot.textproc import (
+    TextProcessor,
+    build_compact_table,
+    check_lemmas_file,
+    clean,
+    skeleton,
+)
+
+
+@pytest.fixture(scope="module")
+def proc() -> TextProcessor:
+    return shared()[1].proc
+
+
+@pytest.fixture(scope="module")
+def kb() -> Knowledge:
+    return shared()[0]
+
+
+def terms(proc: TextProcessor, text: str) -> list[str]:
+    return proc.analyse(text).terms
+
+
+# ---------------------------------------------------------------- normalisation
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("knæ", "knae"),
+        ("knæ", "kna"),
+        ("hård", "haard"),
+        ("hård", "hard"),
+        ("ømhed", "oemhed"),
+        ("ømhed", "omhed"),
+        ("gør", "goer"),
+        ("når", "naar"),
+        ("KNÆ", "knæ"),
+    ],
+)
+def test_skeleton_folds_danish_letters(a: str, b: str) -> None:
+    assert skeleton(a) == skeleton(b)
+
+
+def test_skeleton_keeps_different_words_apart() -> None:
+    assert skeleton("hase") != skeleton("hæl")
+    assert skeleton("sene") != skeleton("sove")
+
+
+def test_clean_lowercases_and_drops_control_characters_and_emoji() -> None:
+    assert clean("Ondt\x00 UNDER\tballen 😀🏃‍♂️!") == "ondt under ballen !"
+    assert clean("\u200b\u202e") == ""
+
+
+@pytest.mark.parametrize(
+    ("typed", "proper"),
+    [
+        ("HJÆLPER MASSAGE", "hjælper massage"),
+        ("hjaelper massage paa knaeet", "hjælper massage på knæet"),
+        ("hjalper massage pa knaet", "hjælper massage på knæet"),
+        ("oemhed ved siddeknoglen", "ømhed ved siddeknoglen"),
+        ("Ondt Under Ballen", "ondt under ballen"),
+    ],
+)
+def test_case_and_diacritics_do_not_change_terms(
+    proc: TextProcessor, typed: str, proper: str
+) -> None:
+    assert terms(proc, typed) == terms(proc, proper)
+
+
+# ------------------------------------------------------------------- lemmas
+
+
+@pytest.mark.parametrize(
+    ("form", "lemma"),
+    [
+        ("hasen", "hase"),
+        ("haser", "hase"),
+        ("ballen", "balle"),
+        ("baller", "balle"),
+        ("gør", "gøre"),
+        ("senerne", "sene"),
+        ("smerter", "smerte"),
+    ],
+)
+def test_domain_lemma_fixes(proc: TextProcessor, form: str, lemma: str) -> None:
+    assert proc.analyse(form).tokens[0].term == skeleton(lemma)
+
+
+def test_lemmas_file_in_the_repository_is_valid() -> None:
+    path = Path(__file__).resolve().parent.parent / "knowledge" / textproc.LEMMAS_FILE
+    assert path.exists()
+    assert check_lemmas_file(path) == []
+
+
+def test_lemmas_file_problems_are_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "lemmas.yaml"
+    bad.write_text("lemmas:\n  Hasen: hase\n  ballen: ''\n", encoding="utf-8")
+    problems = check_lemmas_file(bad)
+    assert len(problems) == 2
+    bad.write_text("lemma: {}\n", encoding="utf-8")
+    assert check_lemmas_file(bad)
+    bad.write_text("lemmas: [\n", encoding="utf-8")
+    assert check_lemmas_file(bad)
+
+
+# ---------------------------------------------------------------- compounds
+
+
+@pytest.mark.parametrize(
+    ("joined", "split"),
+    [("hasesene", "hase sene"), ("siddeknoglen", "sidde knoglen"), ("knæhasen", "knæ hasen")],
+)
+def test_split_compounds_join(proc: TextProcessor, joined: str, split: str) -> None:
+    assert proc.analyse(split).tokens[0].term == proc.analyse(joined).tokens[0].term
+
+
+@pytest.mark.parametrize(
+    ("compound", "part"),
+    [
+        ("hasemusklerne", "hase"),
+        ("baglårssmerter", "smerte"),
+        ("senefæstet", "sene"),
+        ("hasesenen", "sene"),
+        ("siddeknoglen", "knogle"),
+    ],
+)
+def test_compounds_split_into_known_parts(proc: TextProcessor, compound: str, part: str) -> None:
+    assert skeleton(part) in terms(proc, compound)
+
+
+def test_split_compound_needs_known_parts() -> None:
+    known = {"hase", "sene", "senen", "knæ"}.__contains__
+    assert textproc.split_compound("hasesenen", known, known) == ("hase", "senen")
+    assert textproc.split_compound("xyzsenen", known, known) is None
+    # Danish linking -s-: "baglårs" + "smerter"
+    known2 = {"baglår", "smerter"}.__contains__
+    assert textproc.split_compound("baglårssmerter", known2, known2) == ("baglår", "smerter")
+
+
+# ----------------------------------------------------------------- synonyms
+
+
+@pytest.mark.parametrize(
+    ("variant", "canonical"),
+    [
+        ("numse", "balle"),
+        ("røv", "balle"),
+        ("sit bone", "siddeknogle"),
+        ("bag knæet", "knæhase"),
+        ("hamstring tendinopathy", "hasetendinopati"),
+        ("stretching", "strække"),
+        ("knee", "knæ"),
+        ("running", "løbe"),
+        ("numbness", "følelsesløshed"),
+        ("sleep", "søvn"),
+    ],
+)
+def test_synonyms_map_to_canonical(proc: TextProcessor, variant: str, canonical: str) -> None:
+    assert proc.terms_of(variant) == proc.terms_of(canonical)
+
+
+def test_every_synonym_variant_reaches_its_canonical(proc: TextProcessor, kb: Knowledge) -> None:
+    wrong = [
+        (canon, v)
+        for canon, variants in kb.synonyms.items()
+        for v in variants
+        if proc.terms_of(v) != proc.terms_of(canon)
+    ]
+    assert wrong == []
+
+
+# -------------------------------------------------------------------- typos
+
+
+@pytest.mark.parametrize(
+    ("typo", "word"),
+    [
+        ("hasetendinopsti", "hasetendinopati"),
+        ("dsital", "distal"),
+        ("underbnet", "underbenet"),
+        ("søvm", "søvn"),
+        ("balen", "ballen"),
+        ("hoftesmertr", "hoftesmerter"),
+    ],
+)
+def test_typos_are_corrected(proc: TextProcessor, typo: str, word: str) -> None:
+    assert proc.analyse(typo).tokens[0].term == proc.analyse(word).tokens[0].term
+
+
+def test_short_words_are_not_fuzzed(proc: TextProcessor) -> None:
+    assert proc.analyse("ondt").tokens[0].term == "ondt"
+    assert proc.analyse("sondt").tokens[0].term != "ondt"
+    assert not proc.analyse("xq").tokens[0].known
+
+
+# ------------------------------------------------------------ compact table
+
+
+def test_compact_table_keeps_only_reachable_forms() -> None:
+    full = {"hasen": "has", "løber": "løbe", "løbet": "løb", "bilerne": "bil", "løbe": "løbe"}
+    table = build_compact_table(Counter({"hasen": 2, "løbe": 3}), full, {"hasen": "hase"})
+    assert table.lemmas["hasen"] == "hase"  # the override wins
+    assert table.lemmas["løber"] == "løbe"  # reaches a vocabulary lemma
+    assert "bilerne" not in table.lemmas  # cannot reach the knowledge
+
+
+def test_compact_table_is_cached_and_reused(
+    kb: Knowledge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        textproc, "load_full_lemma_table", lambda: {"hasen": "has", "løber": "løbe"}
+    )
+    first = textproc.load_compact_table(kb, None, tmp_path)
+    assert list(tmp_path.glob("lemmas-*.json"))
+
+    def boom() -> dict[str, str]:
+        raise AssertionError("the full table must not be loaded when the cache is warm")
+
+    monkeypatch.setattr(textproc, "load_full_lemma_table", boom)
+    second = textproc.load_compact_table(kb, None, tmp_path)
+    assert second.lemmas == first.lemmas
