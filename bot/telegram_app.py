@@ -177,7 +177,12 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     user = update.effective_user
     if query is None or user is None:
         return
-    await query.answer()
+    try:
+        await query.answer()
+    except TelegramError:
+        # A press queued while the bot was down outlives its query (Telegram expires
+        # them within seconds); the press itself must still count.
+        log.debug("could not answer the callback query", exc_info=True)
     data = query.data or ""
     message = query.message
     chat_id = message.chat.id if message is not None else user.id
