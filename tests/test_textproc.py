@@ -1,4 +1,4 @@
-"""Danish text processing: normalisation, lemma fixes, compounds, synonyms, typos, the compact table."""
+"""Danish text processing: normalisation, lemmas, compounds, synonyms, typos, compact table."""
 
 from __future__ import annotations
 
