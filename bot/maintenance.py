@@ -17,11 +17,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -38,11 +39,13 @@ DEFAULT_STATS_DAYS = 14
 SIMILARITY_THRESHOLD = 50.0
 # Terms this alike (rapidfuzz ratio, 0-100) count as one word typed two ways.
 TERM_MATCH = 85.0
+MIN_FUZZY_TERM = 5  # shorter terms must match exactly (øl is not ål)
 # A new phrasing is compared with this many of a group's most frequent phrasings.
 COMPARE_MEMBERS = 5
 MAX_OTHER_PHRASINGS = 3
 QUESTION_KINDS = ("answer", "clarify", "fallback", "red_flag", "intent")
 ZONE_IDS = ("green", "yellow", "red")
+SHOW_EMPTY_DAYS = 31  # longer periods list only the days with check-ins
 
 Terms = Callable[[str], tuple[str, ...]]
 Weight = Callable[[str], float]
@@ -92,10 +95,11 @@ def processor_normaliser(proc: TextProcessor) -> Normaliser:
     return Normaliser(terms, weight)
 
 
+@lru_cache(maxsize=1 << 18)
 def _same_term(a: str, b: str) -> bool:
     if a == b:
         return True
-    return min(len(a), len(b)) >= 5 and fuzz.ratio(a, b) >= TERM_MATCH
+    return min(len(a), len(b)) >= MIN_FUZZY_TERM and fuzz.ratio(a, b) >= TERM_MATCH
 
 
 def similarity(a: Sequence[str], b: Sequence[str], weight: Weight = _even) -> float:
@@ -107,8 +111,14 @@ def similarity(a: Sequence[str], b: Sequence[str], weight: Weight = _even) -> fl
     total = sum(weight(t) for t in a) + sum(weight(t) for t in b)
     if not total:
         return 0.0
-    shared = sum(weight(t) for t in a if any(_same_term(t, u) for u in b))
-    shared += sum(weight(u) for u in b if any(_same_term(u, t) for t in a))
+    in_a: set[int] = set()
+    in_b: set[int] = set()
+    for i, t in enumerate(a):
+        for j, u in enumerate(b):
+            if _same_term(t, u):
+                in_a.add(i)
+                in_b.add(j)
+    shared = sum(weight(a[i]) for i in in_a) + sum(weight(b[j]) for j in in_b)
     return 100.0 * shared / total
 
 
@@ -183,20 +193,37 @@ def group_questions(
     ordered = sorted(by_key, key=lambda k: (-len(by_key[k]), first_seen[k]))
 
     groups: list[Group] = []
+    # Only groups sharing a term (or a near-spelling of one) can reach the threshold,
+    # so an index of the compared keys' terms keeps this fast with thousands of questions.
+    by_term: dict[str, set[int]] = {}
+    long_terms: list[str] = []
     for key in ordered:
-        best: Group | None = None
+        candidates: set[int] = set()
+        for term in key:
+            candidates |= by_term.get(term, set())
+            if len(term) >= MIN_FUZZY_TERM and long_terms:
+                for other, _score, _i in process.extract(
+                    term, long_terms, scorer=fuzz.ratio, score_cutoff=TERM_MATCH, limit=None
+                ):
+                    candidates |= by_term[other]
+        best = -1
         best_score = -1.0
-        for group in groups:
-            score = max(
-                similarity(key, other, norm.weight) for other in group.keys[:COMPARE_MEMBERS]
-            )
+        for index in sorted(candidates):
+            compared = groups[index].keys[:COMPARE_MEMBERS]
+            score = max(similarity(key, other, norm.weight) for other in compared)
             if score > best_score:
-                best, best_score = group, score
-        if best is None or best_score < threshold:
-            best = Group()
-            groups.append(best)
-        best.keys.append(key)
-        best.questions.extend(by_key[key])
+                best, best_score = index, score
+        if best < 0 or best_score < threshold:
+            best = len(groups)
+            groups.append(Group())
+        group = groups[best]
+        if len(group.keys) < COMPARE_MEMBERS:
+            for term in key:
+                if term not in by_term and len(term) >= MIN_FUZZY_TERM:
+                    long_terms.append(term)
+                by_term.setdefault(term, set()).add(best)
+        group.keys.append(key)
+        group.questions.extend(by_key[key])
     first_group = {id(g): i for i, g in enumerate(groups)}
     groups.sort(key=lambda g: (-g.count, -g.not_helpful, first_group[id(g)]))
     return groups
@@ -462,8 +489,11 @@ def render_stats(report: dict[str, Any], kb: Knowledge) -> str:
             kb.text("maint_stats_checkins_count"),
         )
         head = f"  {day_head:<10} {count_head:>5}"
-        lines.append(head + "".join(f" {zones[z].symbol:>3}" for z in ZONE_IDS))
+        # The zone symbols are emoji, two columns wide on a terminal.
+        lines.append(head + "".join(f" {zones[z].symbol:>2}" for z in ZONE_IDS))
         for row in checkins["per_day"]:
+            if not row["count"] and report["days"] > SHOW_EMPTY_DAYS:
+                continue
             counts = "".join(f" {row[z]:>3}" for z in ZONE_IDS)
             lines.append(f"  {row['date']:<10} {row['count']:>5}{counts}")
         lines += ["", kb.text("maint_stats_zones_title")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from collections import Counter
@@ -195,6 +196,39 @@ def test_grouping_without_the_knowledge_uses_plain_words() -> None:
     assert groups[1].phrasings() == ["golf"]
 
 
+def _grouped_naively(questions: list[GapQuestion], norm: Normaliser) -> list[list[str]]:
+    """The same greedy rule comparing every group, without group_questions' term index."""
+    by_key: dict[tuple[str, ...], list[str]] = {}
+    for q in questions:
+        by_key.setdefault(tuple(sorted(set(norm.terms(q.text)))), []).append(q.text)
+    order = sorted(by_key, key=lambda k: -len(by_key[k]))  # stable: first seen wins ties
+    groups: list[tuple[list[tuple[str, ...]], list[str]]] = []
+    for key in order:
+        scores = [
+            max(similarity(key, o, norm.weight) for o in keys[: maintenance.COMPARE_MEMBERS])
+            for keys, _texts in groups
+        ]
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i), default=-1)
+        if best < 0 or scores[best] < maintenance.SIMILARITY_THRESHOLD:
+            groups.append(([], []))
+            best = len(groups) - 1
+        groups[best][0].append(key)
+        groups[best][1].extend(by_key[key])
+    return sorted(sorted(texts) for _keys, texts in groups)
+
+
+def test_term_index_finds_the_same_groups_as_comparing_all() -> None:
+    rng = random.Random(7)
+    words = ["svømme", "svomme", "padel", "paddel", "maraton", "marathon", "ondt", "hase"]
+    words += ["alkohol", "protein", "proteinn", "løbesko", "købe", "ski", "golf", "øl", "ål"]
+    texts = [" ".join(rng.sample(words, rng.randint(1, 4))) for _ in range(300)]
+    questions = [GapQuestion(t, "fallback", None, None) for t in texts]
+    norm = Normaliser()
+    got = sorted(sorted(q.text for q in g.questions) for g in group_questions(questions, norm))
+    assert got == _grouped_naively(questions, norm)
+    assert 1 < len(got) < len(set(texts))
+
+
 def test_emoji_only_questions_group_only_with_their_like(norm: Normaliser) -> None:
     texts = ["🙂", "🙂", "???", "hvad med alkohol"]
     groups = group_questions([GapQuestion(t, "fallback", None, None) for t in texts], norm)
@@ -346,6 +380,18 @@ def test_stats_figures(database: Database, kb: Knowledge, entry_id: str) -> None
         assert str(uid) not in text
     assert TODAY.isoformat() in text and (TODAY - timedelta(days=8)).isoformat() not in text
     assert kb.text("maint_stats_kind_fallback") in text
+
+
+def test_stats_text_for_a_long_period_lists_only_days_with_checkins(
+    database: Database, kb: Knowledge, entry_id: str
+) -> None:
+    seed(database, kb, entry_id)
+    text = render_stats(stats_report(database, days=60, now=NOW), kb)
+    days_with = {TODAY - timedelta(days=c.days_ago) for c in seed_checkins() if c.status == "done"}
+    listed = {
+        date.fromisoformat(line.split()[0]) for line in text.splitlines() if line[:4] == "  20"
+    }
+    assert listed == days_with
 
 
 def test_stats_on_an_empty_database(database: Database, kb: Knowledge) -> None:
