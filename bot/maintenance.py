@@ -54,9 +54,12 @@ Weight = Callable[[str], float]
 # --------------------------------------------------------------------------- normalising
 
 
+_stop = lru_cache(maxsize=1)(_stop_words)  # built once, not per question
+
+
 def simple_terms(text: str) -> tuple[str, ...]:
     """Content words without the knowledge: lowercased, æ/ø/å folded, stop words dropped."""
-    stop = _stop_words()
+    stop = _stop()
     words = (w.strip(".,!?:;'/+%") for w in clean(text).replace("-", " ").split())
     return tuple(skeleton(w) for w in words if w and w not in stop and not w.isdigit())
 
