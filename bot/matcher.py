@@ -111,6 +111,8 @@ class Matcher:
         }
         self.flags = [self._compile_flag(rf) for rf in kb.red_flags]
         self._cache: dict[tuple[str, str | None], Decision] = {}
+        self._wmap_key: tuple[frozenset[str], bool] | None = None
+        self._wmap_val: dict[str, float] = {}
 
     @classmethod
     def build(
@@ -161,6 +163,14 @@ class Matcher:
         # Words no entry uses point away from the knowledge; never-seen words even more.
         return self.idf_unknown * (0.7 if term in self.vocab_terms else 0.9)
 
+    def _wmap(self, q: frozenset[str], intents: bool) -> dict[str, float]:
+        """Weights of the message's terms, computed once per message."""
+        key = (q, intents)
+        if self._wmap_key != key:
+            self._wmap_key = key
+            self._wmap_val = {t: self._w(t, intents) for t in q}
+        return self._wmap_val
+
     def _weight(self, terms: frozenset[str], intents: bool = False) -> float:
         return sum(self._w(t, intents) for t in terms) or 1.0
 
@@ -175,19 +185,21 @@ class Matcher:
         long ones, where context is expected); words of the phrasing the message lacks count
         half.
         """
-        explained = sum(self._w(t, intents) for t in q & it.bag) + 0.5 * sum(
-            self._w(t, intents) for t in (q & it.text_bag)
-        )
+        w = self._wmap(q, intents)
+        explained = sum(w[t] for t in q & it.bag) + 0.5 * sum(w[t] for t in q & it.text_bag)
         unexplained = max(wq - explained, 0.0)
         alpha = 1.0 if intents else min(1.0, max(ALPHA_MIN, 1.0 - ALPHA_SLOPE * (len(q) - 3)))
+        penalty = alpha * unexplained
         best = 0.0
         best_i = -1
-        for i, (d, wd) in enumerate(zip(it.docs, self.doc_weight[it.key], strict=True)):
+        weights = self.doc_weight[it.key]
+        factors = it.factors
+        for i, d in enumerate(it.docs):
             inter = q & d
             if not inter:
                 continue
-            ov = sum(self._w(t, intents) for t in inter)
-            sim = it.factors[i] * ov / (ov + alpha * unexplained + BETA * (wd - ov))
+            ov = sum(w[t] for t in inter)
+            sim = factors[i] * ov / (ov + penalty + BETA * (weights[i] - ov))
             if sim > best:
                 best, best_i = sim, i
         if best_i < 0:
@@ -239,7 +251,7 @@ class Matcher:
     def _context_guides(self, a: Analysis) -> set[str]:
         found = set()
         for gid, phrases in self.context.items():
-            if any(find_phrase(a.tokens, p) for p in phrases):
+            if any(p[0] in a.vocabulary and find_phrase(a.tokens, p) for p in phrases):
                 found.add(gid)
         return found
 
@@ -251,11 +263,16 @@ class Matcher:
 
     def _fires(self, f: _Flag, a: Analysis) -> bool:
         toks = a.tokens
+        vocab = a.vocabulary
+        # Quick reject: every group needs a phrase whose words all occur somewhere.
+        for group in f.groups:
+            if not any(all(t in vocab for t in seq) for seq in group):
+                return False
         for seq in f.none_of:
-            if find_phrase(toks, seq):
+            if seq[0] in vocab and find_phrase(toks, seq):
                 return False
         for group in f.groups:
-            if not any(self._affirmed(toks, seq) for seq in group):
+            if not any(all(t in vocab for t in seq) and self._affirmed(toks, seq) for seq in group):
                 return False
         if f.flag.min_weeks is not None:
             weeks = _durations(toks)

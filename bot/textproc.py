@@ -11,6 +11,7 @@ rapidfuzz typo correction.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -399,6 +400,8 @@ class Token:
 
 @dataclass(frozen=True)
 class Analysis:
+    """A message as tokens; scoring views of it are derived (and cached) from them."""
+
     tokens: tuple[Token, ...]
 
     @property
@@ -411,6 +414,11 @@ class Analysis:
             out.append(t.term)
             out.extend(t.parts)
         return out
+
+    @functools.cached_property
+    def vocabulary(self) -> frozenset[str]:
+        """Every term and compound part in the message (a quick filter for phrase search)."""
+        return frozenset(self.all_terms)
 
     @property
     def all_terms(self) -> list[str]:
@@ -719,12 +727,16 @@ def save_analyses(proc: TextProcessor) -> None:
 
 def find_phrase(tokens: Sequence[Token], phrase: Sequence[str]) -> list[int]:
     """Start positions where a term sequence occurs (one-term phrases also match compound parts)."""
-    hits: list[int] = []
     n = len(phrase)
     if n == 0:
-        return hits
+        return []
+    first = phrase[0]
+    hits: list[int] = []
     for i in range(len(tokens) - n + 1):
-        whole = all(tokens[i + k].term == phrase[k] for k in range(n))
-        if whole or (n == 1 and phrase[0] in tokens[i].parts):
+        tok = tokens[i]
+        if tok.term == first:
+            if n == 1 or all(tokens[i + k].term == phrase[k] for k in range(1, n)):
+                hits.append(i)
+        elif n == 1 and first in tok.parts:
             hits.append(i)
     return hits
