@@ -101,10 +101,18 @@ class Matcher:
         self.doc_weight.update(
             {it.key: tuple(self._weight(d, True) for d in it.docs) for it in self.intents}
         )
-        self.index: dict[str, list[_Item]] = defaultdict(list)
-        for it in self.entries:
-            for t in it.bag | it.text_bag:
-                self.index[t].append(it)
+        # Postings: term -> phrasings (entry number, phrasing number), and -> entries.
+        self.postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self.in_bag: dict[str, list[int]] = defaultdict(list)
+        self.in_text: dict[str, list[int]] = defaultdict(list)
+        for n, it in enumerate(self.entries):
+            for i, d in enumerate(it.docs):
+                for t in d:
+                    self.postings[t].append((n, i))
+            for t in it.bag:
+                self.in_bag[t].append(n)
+            for t in it.text_bag:
+                self.in_text[t].append(n)
         self.context: dict[str, list[tuple[str, ...]]] = {
             g.id: [seq for w in g.context_words if (seq := self._phrase(w))]
             for g in kb.guides.values()
@@ -222,15 +230,30 @@ class Matcher:
         q, wq, qstr = self._query(a)
         if not q:
             return []
-        seen: dict[str, _Item] = {}
+        w = self._wmap(q, False)
+        overlap: dict[tuple[int, int], float] = defaultdict(float)
+        explained: dict[int, float] = defaultdict(float)
         for t in q:
-            for it in self.index.get(t, ()):
-                seen[it.key] = it
-        rough = sorted(
-            ((self._score(it, q, wq, qstr, False), it) for it in seen.values()),
-            key=lambda p: -p[0],
-        )
-        fine = [(self._score(it, q, wq, qstr, True), it.key) for s, it in rough[:12] if s > 0]
+            wt = w[t]
+            for key in self.postings.get(t, ()):
+                overlap[key] += wt
+            for n in self.in_bag.get(t, ()):
+                explained[n] += wt
+            for n in self.in_text.get(t, ()):
+                explained[n] += 0.5 * wt
+        alpha = min(1.0, max(ALPHA_MIN, 1.0 - ALPHA_SLOPE * (len(q) - 3)))
+        best: dict[int, float] = {}
+        for (n, i), ov in overlap.items():
+            it = self.entries[n]
+            penalty = alpha * max(wq - explained[n], 0.0)
+            wd = self.doc_weight[it.key][i]
+            sim = it.factors[i] * ov / (ov + penalty + BETA * (wd - ov))
+            if sim > best.get(n, 0.0):
+                best[n] = sim
+        rough = sorted(best.items(), key=lambda p: -p[1])[:12]
+        fine = [
+            (self._score(self.entries[n], q, wq, qstr, True), self.entries[n].key) for n, _ in rough
+        ]
         fine.sort(key=lambda p: -p[0])
         return [(k, s) for s, k in fine]
 
