@@ -511,6 +511,7 @@ class TextProcessor:
         }
         self.synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._max_syn = 1
+        self._syn_len: dict[str, int] = {}  # first term of a variant -> longest variant
         for canon, variants in synonyms.items():
             target = tuple(t.term for t in self._base(canon))
             for v in [canon, *variants]:
@@ -518,6 +519,7 @@ class TextProcessor:
                 if seq and target and seq != target:
                     self.synonyms[seq] = target
                     self._max_syn = max(self._max_syn, len(seq))
+                    self._syn_len[seq[0]] = max(self._syn_len.get(seq[0], 0), len(seq))
         self.analyse = lru_cache(maxsize=4096)(self._analyse_uncached)
 
     # -- words
@@ -652,7 +654,8 @@ class TextProcessor:
         out: list[Token] = []
         i = 0
         while i < len(base):
-            for size in range(min(self._max_syn, len(base) - i), 0, -1):
+            longest = self._syn_len.get(base[i].term, 0)
+            for size in range(min(longest, len(base) - i), 0, -1):
                 seq = tuple(t.term for t in base[i : i + size])
                 target = self.synonyms.get(seq)
                 if target is not None and all(t.number is None for t in base[i : i + size]):
