@@ -188,6 +188,21 @@ def load_lemma_overrides(knowledge_dir: Path) -> dict[str, str]:
     return {str(k).lower(): str(v).lower() for k, v in (data.get("lemmas") or {}).items()}
 
 
+def _write_cache(path: Path, text: str) -> None:
+    """Write atomically and drop this cache's files for older knowledge (they are never read)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        prefix = path.name.split("-", 1)[0] + "-"
+        for old in path.parent.glob(prefix + "*.json"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _lookups_version() -> str:
     try:
         return metadata.version("spacy-lookups-data")
@@ -372,13 +387,7 @@ def load_compact_table(
         vocabulary_words(knowledge_texts(kb)), load_full_lemma_table(), overrides
     )
     if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(table.to_json(), encoding="utf-8")
-            tmp.replace(path)
-        except OSError:
-            pass
+        _write_cache(path, table.to_json())
     return table
 
 
@@ -719,13 +728,7 @@ def save_analyses(proc: TextProcessor) -> None:
         text: [[t.text, t.term, list(t.parts), t.stop, t.known, t.clause, t.number] for t in toks]
         for text, toks in recorded.items()
     }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
-    except OSError:
-        pass
+    _write_cache(path, json.dumps(data, ensure_ascii=False))
 
 
 def find_phrase(tokens: Sequence[Token], phrase: Sequence[str]) -> list[int]:
