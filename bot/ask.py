@@ -28,7 +28,7 @@ def load_all() -> tuple[Knowledge, Matcher]:
     """Knowledge and matcher from the settings' folders, loaded once."""
     settings = load_settings()
     kb = load_knowledge(settings.knowledge_dir, settings.intents_dir)
-    return kb, Matcher.build(kb, settings.cache_dir, settings.knowledge_dir)
+    return kb, Matcher.build(kb, settings.cache_dir)
 
 
 @functools.cache

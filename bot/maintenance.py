@@ -634,7 +634,7 @@ def gaps_main(argv: list[str]) -> int:
         if questions:  # the Danish processor takes seconds to load: only when needed
             from bot.textproc import build_processor
 
-            proc = build_processor(ctx.kb, ctx.settings.knowledge_dir, ctx.settings.cache_dir)
+            proc = build_processor(ctx.kb, ctx.settings.cache_dir)
             normaliser = processor_normaliser(proc)
         return gap_report(
             questions, ctx.kb, normaliser, days=args.days, since=since, limit=args.limit

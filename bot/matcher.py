@@ -117,18 +117,18 @@ class Matcher:
             g.id: [seq for w in g.context_words if (seq := self._phrase(w))]
             for g in kb.guides.values()
         }
+        self.weak_context: dict[str, list[tuple[str, ...]]] = {
+            g.id: [seq for w in g.weak_context_words if (seq := self._phrase(w))]
+            for g in kb.guides.values()
+        }
         self.flags = [self._compile_flag(rf) for rf in kb.red_flags]
         self._cache: dict[tuple[str, str | None], Decision] = {}
         self._wmap_key: tuple[frozenset[str], bool] | None = None
         self._wmap_val: dict[str, float] = {}
 
     @classmethod
-    def build(
-        cls, kb: Knowledge, cache_dir: Path | None = None, knowledge_dir: Path | None = None
-    ) -> Matcher:
-        if knowledge_dir is None:
-            knowledge_dir = _default_knowledge_dir()
-        matcher = cls(kb, build_processor(kb, knowledge_dir, cache_dir))
+    def build(cls, kb: Knowledge, cache_dir: Path | None = None) -> Matcher:
+        matcher = cls(kb, build_processor(kb, cache_dir))
         save_analyses(matcher.proc)
         return matcher
 
@@ -271,9 +271,9 @@ class Matcher:
 
     # ------------------------------------------------------------------ context
 
-    def _context_guides(self, a: Analysis) -> set[str]:
+    def _context_guides(self, a: Analysis, weak: bool = False) -> set[str]:
         found = set()
-        for gid, phrases in self.context.items():
+        for gid, phrases in (self.weak_context if weak else self.context).items():
             if any(p[0] in a.vocabulary and find_phrase(a.tokens, p) for p in phrases):
                 found.add(gid)
         return found
@@ -347,6 +347,9 @@ class Matcher:
         ctx = next(iter(named)) if len(named) == 1 else None
         if ctx is None and guide in kb.guides and (not named or guide in named):
             ctx = guide
+        if ctx is None and not named:
+            weak = self._context_guides(a, weak=True)
+            ctx = next(iter(weak)) if len(weak) == 1 else None
         best_of: dict[str, float] = {}
         for eid, s in ranked:
             topic = kb.entries[eid].topic
@@ -459,12 +462,3 @@ def _negated(toks: Sequence[Token], i: int, n: int) -> bool:
         if not t.stop:
             break
     return False
-
-
-def _default_knowledge_dir() -> Path | None:
-    from bot.settings import SettingsError, load_settings
-
-    try:
-        return load_settings().knowledge_dir
-    except SettingsError:
-        return None

@@ -25,15 +25,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
 from rapidfuzz.distance import DamerauLevenshtein
 
-from bot.knowledge import Knowledge, Problem
+from bot.knowledge import Knowledge
 
 # Bump when the processing changes, so cached compact tables are rebuilt.
 PIPELINE_VERSION = "8"
-LEMMAS_FILE = Path("lang") / "lemmas.yaml"
 
 NEGATORS = frozenset({"ikke", "ingen", "intet", "aldrig", "hverken", "not", "no", "never", "ik"})
 CLAUSE_BREAKS = frozenset({",", ".", "!", "?", ";", ":", "men", "but", "\n"})
@@ -147,45 +144,6 @@ def skeleton(word: str) -> str:
 
 
 # ---------------------------------------------------------------------- lemmas
-
-
-class LemmasFile(BaseModel):
-    """knowledge/lang/lemmas.yaml: domain lemma fixes spaCy's lookup table gets wrong."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    lemmas: dict[str, str]
-
-
-def check_lemmas_file(path: Path) -> list[Problem]:
-    """Problems in a lemmas file (empty list: fine); for `python -m bot validate`."""
-    rel = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        return [Problem(rel, 1, f"cannot read lemmas: {exc}")]
-    try:
-        parsed = LemmasFile.model_validate(data)
-    except ValidationError as exc:
-        return [
-            Problem(rel, 1, f"{'.'.join(map(str, e['loc']))}: {e['msg']}") for e in exc.errors()
-        ]
-    problems = []
-    for form, lemma in parsed.lemmas.items():
-        if not form.strip() or not lemma.strip() or form != form.lower() or lemma != lemma.lower():
-            problems.append(
-                Problem(rel, 1, f"{form!r}: forms and lemmas must be non-empty lowercase")
-            )
-    return problems
-
-
-def load_lemma_overrides(knowledge_dir: Path) -> dict[str, str]:
-    path = knowledge_dir / LEMMAS_FILE
-    if not path.exists() or check_lemmas_file(path):
-        return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return {str(k).lower(): str(v).lower() for k, v in (data.get("lemmas") or {}).items()}
 
 
 def _write_cache(path: Path, text: str) -> None:
@@ -371,11 +329,9 @@ def build_compact_table(
     return CompactTable(lemmas, compounds, dict(words))
 
 
-def load_compact_table(
-    kb: Knowledge, knowledge_dir: Path | None, cache_dir: Path | None
-) -> CompactTable:
+def load_compact_table(kb: Knowledge, cache_dir: Path | None) -> CompactTable:
     """The cached compact table for this knowledge, built from the full table if missing."""
-    overrides = load_lemma_overrides(knowledge_dir) if knowledge_dir else {}
+    overrides = {k.lower(): v.lower() for k, v in kb.lemmas.items()}
     key = f"lemmas-{PIPELINE_VERSION}-{kb.fingerprint or 'nofp'}-{_lookups_version()}.json"
     path = cache_dir / key if cache_dir else None
     if path is not None and path.exists():
@@ -698,9 +654,7 @@ def _analyses_path(kb: Knowledge, cache_dir: Path | None) -> Path | None:
     )
 
 
-def build_processor(
-    kb: Knowledge, knowledge_dir: Path | None = None, cache_dir: Path | None = None
-) -> TextProcessor:
+def build_processor(kb: Knowledge, cache_dir: Path | None = None) -> TextProcessor:
     """A processor for this knowledge, with cached analyses of its phrasings when available."""
     preloaded: dict[str, list[Token]] = {}
     path = _analyses_path(kb, cache_dir)
@@ -713,7 +667,7 @@ def build_processor(
             }
         except (OSError, ValueError, KeyError, IndexError, TypeError):
             preloaded = {}
-    proc = TextProcessor(load_compact_table(kb, knowledge_dir, cache_dir), kb.synonyms, preloaded)
+    proc = TextProcessor(load_compact_table(kb, cache_dir), kb.synonyms, preloaded)
     proc.cache_path = None if preloaded else path
     return proc
 

@@ -165,6 +165,23 @@ def test_words_in_the_message_beat_the_chosen_guide(text: str, guide: str) -> No
     assert (decision.kind, decision.guide) == ("answer", guide), decision
 
 
+@pytest.mark.parametrize(
+    ("text", "guide", "expected"),
+    [
+        ("hvor lang tid tager hasetendinopati", None, "proximal"),
+        ("hvor lang tid tager hasetendinopati", "distal", "distal"),
+        ("hvor lang tid tager distal hasetendinopati", None, "distal"),
+        ("hvor lang tid tager hasetendinopati bag knæet", None, "distal"),
+    ],
+)
+def test_bare_hasetendinopati_means_the_proximal_guide_unless_told_otherwise(
+    text: str, guide: str | None, expected: str
+) -> None:
+    """The proximal guide names its subject plain "hasetendinopati" (weak context word)."""
+    decision = MATCHER.decide(text, guide)
+    assert (decision.kind, decision.guide) == ("answer", expected), decision
+
+
 # --------------------------------------------------------------- out of scope
 
 
@@ -240,7 +257,7 @@ def test_decisions_are_cached_and_a_rebuilt_matcher_starts_empty() -> None:
     assert MATCHER.decide("kan man løbe med ondt under ballen") is first
     settings = load_settings()
     kb = load_knowledge(settings.knowledge_dir, settings.intents_dir)
-    fresh = Matcher.build(kb, settings.cache_dir, settings.knowledge_dir)
+    fresh = Matcher.build(kb, settings.cache_dir)
     assert fresh is not MATCHER
     again = fresh.decide("kan man løbe med ondt under ballen")
     assert again == first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -9,14 +10,17 @@ import pytest
 
 from bot import textproc
 from bot.ask import shared
-from bot.knowledge import Knowledge
+from bot.knowledge import Knowledge, load_knowledge, validate
+from bot.settings import PROJECT_ROOT
 from bot.textproc import (
     TextProcessor,
     build_compact_table,
-    check_lemmas_file,
     clean,
     skeleton,
 )
+
+KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
+INTENTS_DIR = PROJECT_ROOT / "intents"
 
 
 @pytest.fixture(scope="module")
@@ -99,21 +103,25 @@ def test_domain_lemma_fixes(proc: TextProcessor, form: str, lemma: str) -> None:
     assert proc.analyse(form).tokens[0].term == skeleton(lemma)
 
 
-def test_lemmas_file_in_the_repository_is_valid() -> None:
-    path = Path(__file__).resolve().parent.parent / "knowledge" / textproc.LEMMAS_FILE
-    assert path.exists()
-    assert check_lemmas_file(path) == []
+def test_lemma_fixes_are_loaded_with_the_knowledge() -> None:
+    kb = load_knowledge(KNOWLEDGE_DIR, INTENTS_DIR)
+    assert kb.lemmas["hasen"] == "hase" and kb.lemmas["ballen"] == "balle"
 
 
 def test_lemmas_file_problems_are_reported(tmp_path: Path) -> None:
-    bad = tmp_path / "lemmas.yaml"
+    kdir, idir = tmp_path / "knowledge", tmp_path / "intents"
+    shutil.copytree(KNOWLEDGE_DIR, kdir)
+    shutil.copytree(INTENTS_DIR, idir)
+    bad = kdir / "lang" / "lemmas.yaml"
     bad.write_text("lemmas:\n  Hasen: hase\n  ballen: ''\n", encoding="utf-8")
-    problems = check_lemmas_file(bad)
+    problems = [str(p) for p in validate(kdir, idir)]
     assert len(problems) == 2
+    assert all(p.startswith("knowledge/lang/lemmas.yaml:") for p in problems), problems
+    assert any(p.startswith("knowledge/lang/lemmas.yaml:2:") and "Hasen" in p for p in problems)
     bad.write_text("lemma: {}\n", encoding="utf-8")
-    assert check_lemmas_file(bad)
+    assert validate(kdir, idir)
     bad.write_text("lemmas: [\n", encoding="utf-8")
-    assert check_lemmas_file(bad)
+    assert validate(kdir, idir)
 
 
 # ---------------------------------------------------------------- compounds
@@ -223,12 +231,12 @@ def test_compact_table_is_cached_and_reused(
     monkeypatch.setattr(
         textproc, "load_full_lemma_table", lambda: {"hasen": "has", "løber": "løbe"}
     )
-    first = textproc.load_compact_table(kb, None, tmp_path)
+    first = textproc.load_compact_table(kb, tmp_path)
     assert list(tmp_path.glob("lemmas-*.json"))
 
     def boom() -> dict[str, str]:
         raise AssertionError("the full table must not be loaded when the cache is warm")
 
     monkeypatch.setattr(textproc, "load_full_lemma_table", boom)
-    second = textproc.load_compact_table(kb, None, tmp_path)
+    second = textproc.load_compact_table(kb, tmp_path)
     assert second.lemmas == first.lemmas
