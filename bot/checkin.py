@@ -22,6 +22,7 @@ from rapidfuzz import fuzz, process
 
 from bot import trend
 from bot.knowledge import TELEGRAM_TEXT_LIMIT, Entry, Knowledge, Zone
+from bot.lexicon import NUMBER_WORDS as _NUMBER_WORDS
 from bot.records import DayRecord, Morning
 from bot.replies import Button, Reply
 
@@ -188,23 +189,6 @@ def _is_skip(kb: Knowledge, text: str) -> bool:
 
 # ------------------------------------------------------------------ pain
 
-# Danish number words as a lexicon for reading scores; nothing here is shown to users.
-_NUMBER_WORDS = {
-    "nul": 0,
-    "en": 1,
-    "et": 1,
-    "to": 2,
-    "tre": 3,
-    "fire": 4,
-    "fem": 5,
-    "seks": 6,
-    "syv": 7,
-    "otte": 8,
-    "ni": 9,
-    "ti": 10,
-    "én": 1,
-    "ét": 1,
-}
 _ZERO_ANSWERS = frozenset(
     {"ingen", "ingen smerte", "ingen smerter", "intet", "slet ikke", "ikke ondt"}
 )

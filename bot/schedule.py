@@ -13,45 +13,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-# Danish number words a user may type for hours, minutes or a pause length.
-_NUMBER_WORDS: dict[str, int] = {
-    "nul": 0,
-    "en": 1,
-    "et": 1,
-    "én": 1,
-    "ét": 1,
-    "to": 2,
-    "tre": 3,
-    "fire": 4,
-    "fem": 5,
-    "seks": 6,
-    "syv": 7,
-    "otte": 8,
-    "ni": 9,
-    "ti": 10,
-    "elleve": 11,
-    "tolv": 12,
-    "tretten": 13,
-    "fjorten": 14,
-    "femten": 15,
-    "seksten": 16,
-    "sytten": 17,
-    "atten": 18,
-    "nitten": 19,
-    "tyve": 20,
-    "enogtyve": 21,
-    "toogtyve": 22,
-    "treogtyve": 23,
-    "femogtyve": 25,
-    "tredive": 30,
-    "fyrre": 40,
-    "halvtreds": 50,
-    "tres": 60,
-    "halvfjerds": 70,
-    "firs": 80,
-    "halvfems": 90,
-    "hundrede": 100,
-}
+from bot.lexicon import NUMBER_WORDS as _NUMBER_WORDS
 
 # Words that say nothing about the time itself ("kl. 7", "hver dag ved 7-tiden").
 _TIME_FILLER = frozenset(

@@ -28,6 +28,7 @@ from typing import Any
 from rapidfuzz.distance import DamerauLevenshtein
 
 from bot.knowledge import Knowledge
+from bot.lexicon import NUMBER_WORDS, ORDINALS
 
 # Bump when the processing changes, so cached compact tables are rebuilt.
 PIPELINE_VERSION = "8"
@@ -405,35 +406,12 @@ class Analysis:
 
 
 _NUM = re.compile(r"^\d+(?:[.,]\d+)?(?:[-–]\d+(?:[.,]\d+)?)?$")
-NUMBER_WORDS = {
-    "en": 1,
-    "et": 1,
-    "to": 2,
-    "tre": 3,
-    "fire": 4,
-    "fem": 5,
-    "seks": 6,
-    "syv": 7,
-    "otte": 8,
-    "ni": 9,
-    "ti": 10,
-    "elleve": 11,
-    "tolv": 12,
-    "femten": 15,
-    "tyve": 20,
-}
 
 
 # Number words and ordinals that name a phase or a count as their digit ("fase to" = "fase 2").
 NUMBER_TERMS = {
-    "to": "2",
-    "tre": "3",
-    "fire": "4",
-    "fem": "5",
-    "seks": "6",
-    "første": "1",
-    "tredje": "3",
-    "fjerde": "4",
+    **{word: str(n) for word, n in NUMBER_WORDS.items() if 2 <= n <= 6},
+    **{word: str(n) for word, n in ORDINALS.items() if n <= 4},
     "one": "1",
     "two": "2",
     "three": "3",
