@@ -311,9 +311,17 @@ def _reload_in_background(engine: Engine) -> None:
     log.info("SIGHUP reload %s", "applied" if ok else "refused (old knowledge kept)")
 
 
+# Requests are spaced evenly at just under Telegram's ~30 messages/s. The default bucket
+# (30 per second) lets 30 go at once and 30 more within the same second as it drains,
+# so bulk sends (the reminder batch) hit 429s, and every 429 pauses all requests.
+MESSAGES_PER_SECOND = 29
+
+
 def rate_limiter() -> AIORateLimiter:
-    """Telegram's ~30 messages/s overall; 429s are waited out and retried."""
-    return AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=3)
+    """The overall send pace (no bursts); 429s are still waited out and retried."""
+    return AIORateLimiter(
+        overall_max_rate=1, overall_time_period=1 / MESSAGES_PER_SECOND, max_retries=3
+    )
 
 
 def build_application(
