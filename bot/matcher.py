@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from rapidfuzz import fuzz
 
 from bot.knowledge import Knowledge, RedFlag
@@ -113,6 +114,7 @@ class Matcher:
                 self.in_bag[t].append(n)
             for t in it.text_bag:
                 self.in_text[t].append(n)
+        self._build_arrays()
         self.context: dict[str, list[tuple[str, ...]]] = {
             g.id: [seq for w in g.context_words if (seq := self._phrase(w))]
             for g in kb.guides.values()
@@ -125,6 +127,34 @@ class Matcher:
         self._cache: dict[tuple[str, str | None], Decision] = {}
         self._wmap_key: tuple[frozenset[str], bool] | None = None
         self._wmap_val: dict[str, float] = {}
+
+    def _build_arrays(self) -> None:
+        """Flat arrays over every phrasing, so ranking a message is a few vector operations.
+
+        Entry n's phrasings are contiguous (from `_starts[n]`); per term, the phrasings and
+        entries it occurs in are index arrays.
+        """
+        doc_entry: list[int] = []
+        doc_factor: list[float] = []
+        doc_wt: list[float] = []
+        starts: list[int] = []
+        flat: dict[tuple[int, int], int] = {}
+        for n, it in enumerate(self.entries):
+            starts.append(len(doc_entry))
+            for i in range(len(it.docs)):
+                flat[(n, i)] = len(doc_entry)
+                doc_entry.append(n)
+                doc_factor.append(it.factors[i])
+                doc_wt.append(self.doc_weight[it.key][i])
+        self._doc_entry = np.array(doc_entry, dtype=np.intp)
+        self._doc_factor = np.array(doc_factor)
+        self._doc_wt = np.array(doc_wt)
+        self._starts = np.array(starts, dtype=np.intp)
+        self._post_idx = {
+            t: np.array([flat[k] for k in keys], dtype=np.intp) for t, keys in self.postings.items()
+        }
+        self._bag_idx = {t: np.array(ns, dtype=np.intp) for t, ns in self.in_bag.items()}
+        self._text_idx = {t: np.array(ns, dtype=np.intp) for t, ns in self.in_text.items()}
 
     @classmethod
     def build(cls, kb: Knowledge, cache_dir: Path | None = None) -> Matcher:
@@ -228,31 +258,29 @@ class Matcher:
 
     def _rank(self, a: Analysis) -> list[tuple[str, float]]:
         q, wq, qstr = self._query(a)
-        if not q:
+        if not q or not self.entries:
             return []
         w = self._wmap(q, False)
-        overlap: dict[tuple[int, int], float] = defaultdict(float)
-        explained: dict[int, float] = defaultdict(float)
+        overlap = np.zeros(len(self._doc_entry))
+        explained = np.zeros(len(self.entries))
         for t in q:
             wt = w[t]
-            for key in self.postings.get(t, ()):
-                overlap[key] += wt
-            for n in self.in_bag.get(t, ()):
-                explained[n] += wt
-            for n in self.in_text.get(t, ()):
-                explained[n] += 0.5 * wt
+            if (idx := self._post_idx.get(t)) is not None:
+                overlap[idx] += wt
+            if (idx := self._bag_idx.get(t)) is not None:
+                explained[idx] += wt
+            if (idx := self._text_idx.get(t)) is not None:
+                explained[idx] += 0.5 * wt
         alpha = min(1.0, max(ALPHA_MIN, 1.0 - ALPHA_SLOPE * (len(q) - 3)))
-        best: dict[int, float] = {}
-        for (n, i), ov in overlap.items():
-            it = self.entries[n]
-            penalty = alpha * max(wq - explained[n], 0.0)
-            wd = self.doc_weight[it.key][i]
-            sim = it.factors[i] * ov / (ov + penalty + BETA * (wd - ov))
-            if sim > best.get(n, 0.0):
-                best[n] = sim
-        rough = sorted(best.items(), key=lambda p: -p[1])[:12]
+        penalty = alpha * np.maximum(wq - explained, 0.0)
+        denominator = overlap + penalty[self._doc_entry] + BETA * (self._doc_wt - overlap)
+        sim = np.where(overlap > 0, self._doc_factor * overlap / denominator, 0.0)
+        best = np.maximum.reduceat(sim, self._starts)
+        order = np.argsort(-best, kind="stable")[:12]
         fine = [
-            (self._score(self.entries[n], q, wq, qstr, True), self.entries[n].key) for n, _ in rough
+            (self._score(self.entries[n], q, wq, qstr, True), self.entries[n].key)
+            for n in order.tolist()
+            if best[n] > 0
         ]
         fine.sort(key=lambda p: -p[0])
         return [(k, s) for s, k in fine]
