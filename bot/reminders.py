@@ -40,9 +40,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time as monotonic_time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -281,22 +282,58 @@ async def dispatch_due(
     stats = DispatchStats()
     reply = reminder_reply(kb)
     started = monotonic_time.monotonic()
+    queue: asyncio.Queue[tuple[_Job, float] | None] = asyncio.Queue()
+    low = asyncio.Event()
 
     def clock() -> datetime:
         return now + timedelta(seconds=monotonic_time.monotonic() - started)
 
-    for _ in range(max_batches):
-        claimed_at = monotonic_time.monotonic()
-        jobs, claimed, skipped = await asyncio.to_thread(_prepare, db, clock(), worker_id, limit)
-        stats.batches += 1
-        stats.claimed += claimed
-        stats.skipped += skipped
-        if jobs:
-            deadline = claimed_at + SEND_WINDOW.total_seconds()
-            await _send_all(db, reply, send, clock, worker_id, jobs, deadline, concurrency, stats)
-        if claimed < limit:
-            break
+    async def produce() -> None:
+        try:
+            for _ in range(max_batches):
+                claimed_at = monotonic_time.monotonic()
+                jobs, claimed, skipped = await asyncio.to_thread(
+                    _prepare, db, clock(), worker_id, limit
+                )
+                stats.batches += 1
+                stats.claimed += claimed
+                stats.skipped += skipped
+                deadline = claimed_at + SEND_WINDOW.total_seconds()
+                for job in jobs:
+                    queue.put_nowait((job, deadline))
+                if claimed < limit:
+                    break
+                # Claim the next batch while the senders finish this one, so the
+                # rate limiter never waits for the database.
+                while queue.qsize() > concurrency:
+                    low.clear()
+                    await low.wait()
+        finally:
+            for _ in range(concurrency):
+                queue.put_nowait(None)
+
+    async def consume() -> None:
+        while (item := await queue.get()) is not None:
+            if queue.qsize() <= concurrency:
+                low.set()
+            await _deliver(db, reply, send, clock, worker_id, item[0], item[1], stats)
+
+    await _run_all([produce(), *(consume() for _ in range(max(1, concurrency)))])
     return stats
+
+
+async def _run_all(coroutines: list[Coroutine[Any, Any, None]]) -> None:
+    """Run together; the first error (a dead database, a dying process) stops them all."""
+    tasks = [asyncio.create_task(c) for c in coroutines]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error
 
 
 def _prepare(
@@ -394,36 +431,6 @@ def _new_snooze(reminder: Reminder, delivery: ReminderDelivery) -> bool:
     if not reminder.snoozed or delivery.kind != "snooze" or delivery.sent_at is None:
         return False
     return delivery.sent_at < reminder.next_due_at - SNOOZE
-
-
-async def _send_all(
-    db: Database,
-    reply: Reply,
-    send: Sender,
-    clock: Callable[[], datetime],
-    worker_id: str,
-    jobs: list[_Job],
-    deadline: float,
-    concurrency: int,
-    stats: DispatchStats,
-) -> None:
-    """Send with at most `concurrency` requests in flight; the rate limiter paces them."""
-    queue: Iterator[_Job] = iter(jobs)
-
-    async def worker() -> None:
-        for job in queue:
-            await _deliver(db, reply, send, clock, worker_id, job, deadline, stats)
-
-    tasks = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(jobs))))]
-    try:
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        raise
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
 
 
 async def _deliver(

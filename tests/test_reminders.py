@@ -467,23 +467,25 @@ def test_crash_between_telegram_and_commit_resends_rather_than_loses(
 
 
 def two_workers(db_a: Database, db_b: Database, kb: Knowledge, now: datetime) -> FakeSend:
-    """Two dispatchers side by side; both must hold a claimed batch before either sends."""
+    """Two dispatchers side by side; no send goes out before both hold a claimed batch."""
     send = FakeSend()
-    barrier = asyncio.Barrier(2)
+    arrived: set[str] = set()
+    both_claimed = asyncio.Event()
 
-    def sender(first: list[bool]) -> reminders.Sender:
+    def sender(worker: str) -> reminders.Sender:
         async def go(chat_id: int, reply: Reply) -> int | None:
-            if first:
-                first.clear()
-                await asyncio.wait_for(barrier.wait(), timeout=30)
+            arrived.add(worker)
+            if len(arrived) == 2:
+                both_claimed.set()
+            await asyncio.wait_for(both_claimed.wait(), timeout=30)
             return await send(chat_id, reply)
 
         return go
 
     async def both() -> tuple[reminders.DispatchStats, reminders.DispatchStats]:
         return await asyncio.gather(
-            reminders.dispatch_due(db_a, kb, sender([True]), now, "w1", 25, concurrency=4),
-            reminders.dispatch_due(db_b, kb, sender([True]), now, "w2", 25, concurrency=4),
+            reminders.dispatch_due(db_a, kb, sender("w1"), now, "w1", 25, concurrency=4),
+            reminders.dispatch_due(db_b, kb, sender("w2"), now, "w2", 25, concurrency=4),
         )
 
     stats = asyncio.run(both())
