@@ -486,3 +486,27 @@ def test_no_callback_data_reaches_another_users_rows(engine: Engine, database: D
     attacker.press("del:1")
     assert _snapshot(database, 1) == before
     assert _count_rows(database, 2) == 0
+
+
+def test_a_failing_turn_is_rolled_back_and_says_so(
+    chat: Chat, engine: Engine, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat.onboard()
+    chat.say("/checkin")
+    from bot import checkin
+
+    def boom(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(checkin, "summary", boom)
+    chat.press("ci:p:4")
+    chat.press("ci:m:same")
+    chat.press("ci:a:run")
+    replies = chat.press("ci:n:skip")  # completing fails while building the summary
+    assert [r.text for r in replies] == [engine.kb.text("error")]
+    [row] = _checkins(database)
+    assert (row.status, row.step) == ("open", "note")  # nothing half-done was committed
+    monkeypatch.undo()
+    chat.press("ci:n:skip")
+    [row] = _checkins(database)
+    assert (row.status, row.pain) == ("done", 4)
