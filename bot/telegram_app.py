@@ -160,6 +160,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         username = context.bot.username
         if not text.startswith("/") and not _mentions_bot(message, username):
             return  # in groups only commands and mentions are for us
+        addressee = text.split(maxsplit=1)[0].partition("@")[2] if text.startswith("/") else ""
+        if addressee and username and addressee.lower() != username.lower():
+            return  # "/start@other_bot" is for another bot in the group
         text = text.replace(f"@{username}", "").strip() if username else text
     incoming = Incoming.parse_text(
         user.id,

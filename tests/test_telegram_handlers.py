@@ -281,6 +281,8 @@ async def test_groups_only_commands_and_mentions(
     assert len(request_fake.texts()) == 1
     await app.process_update(_text_update(app, "/hjaelp@runner_bot", chat_type="group"))
     assert len(request_fake.texts()) == 2
+    await app.process_update(_text_update(app, "/hjaelp@other_bot", chat_type="group"))
+    assert len(request_fake.texts()) == 2
 
 
 async def test_blocked_user_is_marked_inactive(
