@@ -346,6 +346,12 @@ def _prepare(
     """
     with db.session() as s:
         claimed = claim_due_reminders(s, now, worker_id, limit, LEASE)
+        for extra in claimed[limit:]:
+            # On PostgreSQL the one-statement claim can take more rows than `limit`
+            # (its subquery is re-run per row under some plans); hand them back.
+            extra.claimed_by = None
+            extra.claimed_until = None
+        claimed = claimed[:limit]
         if not claimed:
             s.commit()
             return [], 0, 0

@@ -23,7 +23,14 @@ from bot import reminders
 from bot.engine import Engine
 from bot.knowledge import Knowledge
 from bot.replies import Reply
-from bot.storage import Checkin, Database, Reminder, ReminderDelivery, User
+from bot.storage import (
+    Checkin,
+    Database,
+    Reminder,
+    ReminderDelivery,
+    User,
+    claim_due_reminders,
+)
 from tests.engine_helpers import Chat, Clock, knowledge_and_matcher, make_engine
 
 CPH = ZoneInfo("Europe/Copenhagen")
@@ -467,25 +474,27 @@ def test_crash_between_telegram_and_commit_resends_rather_than_loses(
 
 
 def two_workers(db_a: Database, db_b: Database, kb: Knowledge, now: datetime) -> FakeSend:
-    """Two dispatchers side by side; no send goes out before both hold a claimed batch."""
+    """Two dispatchers side by side: B starts once A holds a batch, and A sends nothing
+    until B has sent, so both really share the work (and the rows A holds)."""
     send = FakeSend()
-    arrived: set[str] = set()
-    both_claimed = asyncio.Event()
+    a_holds, b_sent = asyncio.Event(), asyncio.Event()
 
-    def sender(worker: str) -> reminders.Sender:
-        async def go(chat_id: int, reply: Reply) -> int | None:
-            arrived.add(worker)
-            if len(arrived) == 2:
-                both_claimed.set()
-            await asyncio.wait_for(both_claimed.wait(), timeout=30)
-            return await send(chat_id, reply)
+    async def send_a(chat_id: int, reply: Reply) -> int | None:
+        a_holds.set()
+        await asyncio.wait_for(b_sent.wait(), timeout=30)
+        return await send(chat_id, reply)
 
-        return go
+    async def send_b(chat_id: int, reply: Reply) -> int | None:
+        b_sent.set()
+        return await send(chat_id, reply)
+
+    async def start_b() -> reminders.DispatchStats:
+        await asyncio.wait_for(a_holds.wait(), timeout=30)
+        return await reminders.dispatch_due(db_b, kb, send_b, now, "w2", 25, concurrency=4)
 
     async def both() -> tuple[reminders.DispatchStats, reminders.DispatchStats]:
         return await asyncio.gather(
-            reminders.dispatch_due(db_a, kb, sender("w1"), now, "w1", 25, concurrency=4),
-            reminders.dispatch_due(db_b, kb, sender("w2"), now, "w2", 25, concurrency=4),
+            reminders.dispatch_due(db_a, kb, send_a, now, "w1", 25, concurrency=4), start_b()
         )
 
     stats = asyncio.run(both())
@@ -593,6 +602,28 @@ def test_batch_out_of_lease_time_releases_unsent_reminders(
     monkeypatch.undo()
     assert run(database, kb, send, NOW).sent == 2
     assert send.per_chat() == {chat_of(1): 1, chat_of(2): 1}
+
+
+def test_a_claim_over_the_limit_is_trimmed_and_the_rest_released(
+    database: Database, kb: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """storage.claim_due_reminders can over-claim on PostgreSQL; the batch stays bounded."""
+    add_users(database, range(1, 11), now=utc(2026, 6, 10, 4))
+
+    def claim_everything(
+        s: Session, now: datetime, worker: str, _limit: int, lease: timedelta
+    ) -> list[Reminder]:
+        return claim_due_reminders(s, now, worker, 1000, lease)
+
+    monkeypatch.setattr(reminders, "claim_due_reminders", claim_everything)
+    send = FakeSend()
+    stats = run(database, kb, send, NOW, limit=4, max_batches=1)
+    assert (stats.claimed, stats.sent) == (4, 4)
+    with database.session() as s:
+        held = s.scalars(select(Reminder.user_id).where(Reminder.claimed_by.is_not(None))).all()
+        due = s.scalars(select(Reminder.user_id).where(Reminder.next_due_at <= NOW)).all()
+    assert held == [] and sorted(due) == list(range(5, 11))  # free for any worker
+    assert run(database, kb, send, NOW, limit=4).sent == 6
 
 
 def test_a_broken_zone_name_does_not_stop_other_reminders(
