@@ -12,7 +12,8 @@ dispatcher works in batches:
    reminder can never be recorded twice;
 2. send (bounded concurrency, the rate limiter paces the requests), and after each
    accepted message commit 'sent' plus the row's next due time in its own small
-   transaction.
+   transaction. The next batch is claimed while the last few of this one are still
+   in flight, so the rate limiter, not the database, sets the pace.
 
 Database work runs in worker threads so the bot's event loop keeps answering users.
 
