@@ -443,30 +443,40 @@ def claim_due_reminders(
 ) -> list[Reminder]:
     """Claim up to `limit` due reminders for `worker_id` until `now + lease`.
 
-    One UPDATE ... RETURNING: on PostgreSQL its subquery locks rows with FOR UPDATE
-    SKIP LOCKED, so concurrent workers get disjoint rows without waiting; on SQLite the
-    statement holds the write lock. The lease keeps a reminder claimed after commit, so
-    another worker takes it only once the lease has run out (e.g. its worker died).
+    On PostgreSQL a SELECT of the due ids FOR UPDATE SKIP LOCKED (concurrent workers get
+    disjoint rows without waiting), then a guarded UPDATE ... RETURNING; on SQLite one
+    UPDATE ... RETURNING, which holds the database's write lock. The lease
+    keeps a reminder claimed after commit, so another worker takes it only once the
+    lease has run out (e.g. its worker died).
     The caller commits (promptly, to publish the lease).
     """
     if limit <= 0:
         return []
+    free = (
+        Reminder.enabled,
+        Reminder.next_due_at <= now,
+        (Reminder.paused_until.is_(None)) | (Reminder.paused_until <= now),
+        (Reminder.claimed_until.is_(None)) | (Reminder.claimed_until <= now),
+    )
     due = (
         select(Reminder.user_id)
-        .where(
-            Reminder.enabled,
-            Reminder.next_due_at <= now,
-            (Reminder.paused_until.is_(None)) | (Reminder.paused_until <= now),
-            (Reminder.claimed_until.is_(None)) | (Reminder.claimed_until <= now),
-        )
+        .where(*free)
         .order_by(Reminder.next_due_at, Reminder.user_id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # Two statements, not UPDATE ... WHERE IN (subquery): PostgreSQL may re-run a
+        # LIMITed subquery per row and claim far more than `limit`.
+        ids = list(session.scalars(due.with_for_update(skip_locked=True)))
+        if not ids:
+            return []
+        chosen: Any = ids
+    else:
+        # SQLite: one statement, so taking the write lock and choosing rows are atomic.
+        chosen = due.scalar_subquery()
     statement = (
         update(Reminder)
-        .where(Reminder.user_id.in_(due.scalar_subquery()))
+        .where(Reminder.user_id.in_(chosen), *free)
         .values(claimed_by=worker_id, claimed_until=now + lease)
         .returning(Reminder)
         .execution_options(synchronize_session=False, populate_existing=True)

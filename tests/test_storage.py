@@ -484,3 +484,20 @@ def test_core_inserts_store_utc_too(database: Database) -> None:
         user = session.get(User, 5)
         assert user is not None
         assert user.consent_at == T0
+
+
+def test_a_claim_never_takes_more_than_its_limit(database: Database) -> None:
+    """Every batch holds at most `limit` rows, so several workers really share the work."""
+    now = T0
+    with database.session() as session:
+        due = _reminders(session, 300, now)
+        session.commit()
+    seen: list[int] = []
+    for n in range(13):
+        with database.session() as session:
+            rows = claim_due_reminders(session, now, f"w{n}", 25, timedelta(minutes=5))
+            session.commit()
+        assert len(rows) <= 25
+        seen += [r.user_id for r in rows]
+    assert len(seen) == len(set(seen)) == 300
+    assert set(seen) == due
