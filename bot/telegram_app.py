@@ -304,12 +304,15 @@ async def _post_init(app: AnyApp) -> None:
     if hasattr(signal, "SIGHUP"):
         loop = asyncio.get_running_loop()
         try:
-            loop.add_signal_handler(signal.SIGHUP, lambda: _reload_in_background(engine))
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: loop.run_in_executor(None, _reload_in_background, engine)
+            )
         except (NotImplementedError, RuntimeError):
             log.debug("no SIGHUP handler on this platform")
 
 
 def _reload_in_background(engine: Engine) -> None:
+    """Runs in a worker thread: rebuilding the matcher must not stall the event loop."""
     ok, _ = engine.reload()
     log.info("SIGHUP reload %s", "applied" if ok else "refused (old knowledge kept)")
 
