@@ -82,6 +82,7 @@ ONBOARDING_CONSENT = "onboarding_consent"
 ONBOARDING_GUIDE = "onboarding_guide"
 ONBOARDING_PHASE = "onboarding_phase"
 CHOOSING_GUIDE = "choosing_guide"
+CHOOSING_PHASE = "choosing_phase"
 CONFIRM_DELETE = "confirm_delete"
 CONFIRM_REPLACE = "confirm_replace"
 
@@ -267,7 +268,13 @@ class _Turn:
         if not text:
             return [Reply(self.t("empty_message"))]
         state = self.user.dialog_state
-        if state in {ONBOARDING_CONSENT, ONBOARDING_GUIDE, ONBOARDING_PHASE, CHOOSING_GUIDE}:
+        if state in {
+            ONBOARDING_CONSENT,
+            ONBOARDING_GUIDE,
+            ONBOARDING_PHASE,
+            CHOOSING_GUIDE,
+            CHOOSING_PHASE,
+        }:
             replies = self.onboarding_typed(state, text)
             if replies is not None:
                 return replies
@@ -417,8 +424,8 @@ class _Turn:
         rows = tuple((Button(g.short, f"ob:g:{g.id}"),) for g in self.kb.guides.values())
         return [Reply(self.t("guide_question"), rows)]
 
-    def _ask_phase(self) -> list[Reply]:
-        self.user.dialog_state = ONBOARDING_PHASE
+    def _ask_phase(self, state: str = ONBOARDING_PHASE) -> list[Reply]:
+        self.user.dialog_state = state
         row1 = tuple(Button(self.t("phase_button", phase=n), f"ob:p:{n}") for n in (1, 2))
         row2 = tuple(Button(self.t("phase_button", phase=n), f"ob:p:{n}") for n in (3, 4))
         return [
@@ -457,12 +464,15 @@ class _Turn:
             confirm = Reply(self.t("guide_changed_no_consent", guide=guide.title.lower()))
         if state == ONBOARDING_GUIDE and self.user.consent:
             return [confirm, *self._ask_phase()]
+        if state == CHOOSING_GUIDE and self.user.consent:
+            return [confirm, *self._ask_phase(CHOOSING_PHASE)]  # /guide also updates the phase
         self.user.dialog_state = None
         if state == ONBOARDING_GUIDE:
             return [confirm, Reply(self.t("onboarding_done"))]
         return [confirm]
 
     def set_phase(self, phase: int) -> list[Reply]:
+        onboarding = self.user.dialog_state != CHOOSING_PHASE
         self.user.dialog_state = None
         if phase:
             self.user.phase = phase
@@ -470,7 +480,7 @@ class _Turn:
         else:
             self.user.phase = None
             first = Reply(self.t("phase_skipped"))
-        return [first, Reply(self.t("onboarding_done"))]
+        return [first, Reply(self.t("onboarding_done"))] if onboarding else [first]
 
     def onboarding_button(self, rest: str) -> list[Reply]:
         kind, _, value = rest.partition(":")
@@ -499,13 +509,13 @@ class _Turn:
             if guide is not None:
                 return self.set_guide(guide)
             return [Reply(self.t("guide_hint")), *self.ask_guide(state)] if short else None
-        if state == ONBOARDING_PHASE:
+        if state in {ONBOARDING_PHASE, CHOOSING_PHASE}:
             digits = [c for c in low if c.isdigit()]
             if len(digits) == 1 and digits[0] in "1234":
                 return self.set_phase(int(digits[0]))
             if low in _words(self.kb, "words_dont_know"):
                 return self.set_phase(0)
-            return [Reply(self.t("phase_hint")), *self._ask_phase()] if short else None
+            return [Reply(self.t("phase_hint")), *self._ask_phase(state)] if short else None
         return None
 
     def _guide_from_words(self, low: str) -> str | None:

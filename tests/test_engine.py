@@ -510,3 +510,21 @@ def test_a_failing_turn_is_rolled_back_and_says_so(
     chat.press("ci:n:skip")
     [row] = _checkins(database)
     assert (row.status, row.pain) == ("done", 4)
+
+
+def test_guide_command_changes_guide_and_phase(
+    chat: Chat, database: Database, engine: Engine
+) -> None:
+    chat.onboard("proximal", phase=1)
+    chat.say("/guide")
+    chat.press("ob:g:hip")
+    assert "ob:p:3" in chat.buttons()
+    replies = chat.press("ob:p:3")
+    assert engine.kb.text("onboarding_done") not in [r.text for r in replies]
+    user = _user(database)
+    assert user is not None and (user.guide, user.phase, user.dialog_state) == ("hip", 3, None)
+    chat.say("skift guide")
+    chat.say("knæ")
+    chat.say("fase 2")
+    user = _user(database)
+    assert user is not None and (user.guide, user.phase) == ("distal", 2)
