@@ -89,7 +89,7 @@ def chat_main(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | Non
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from bot.storage import Database
+    from bot.storage import Database, User
 
     db = Database(settings.database_url)
     db.upgrade()
@@ -100,7 +100,10 @@ def chat_main(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | Non
 
     chat = ConsoleChat(engine, args.user, settings.cache_dir.parent / "console", write)
     write(engine.kb.text("console_intro"))
-    chat.send("/start")
+    with db.session() as session:
+        known = session.get(User, args.user) is not None
+    if not known:
+        chat.send("/start")  # a returning user continues where they were
     interactive = stdin.isatty()
     while True:
         if interactive:

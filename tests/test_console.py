@@ -60,3 +60,29 @@ def test_run_without_token_opens_the_console_on_sqlite(tmp_path: Path) -> None:
     assert user is not None and user.consent and user.guide == "proximal"
     # "3" pressed the fourth pain button (0, 1, 2, 3): stored before the session ended.
     assert [(r.status, r.pain) for r in rows] == [("open", 3)]
+
+
+def test_a_returning_console_user_is_not_onboarded_again(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'c.sqlite3'}", CACHE_DIR=str(tmp_path / "cache")
+    )
+
+    def run(script: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "chat"],
+            input=script,
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_ROOT,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    first = run("1\n1\n1\n/quit\n")
+    assert "[1]" in first
+    second = run("/quit\n")
+    assert "[1]" not in second  # no consent question again
