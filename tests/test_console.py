@@ -35,13 +35,14 @@ def test_numbers_press_the_shown_buttons(tmp_path: Path) -> None:
     assert any(str(png) in line for line in out)
 
 
-def test_run_without_token_opens_the_console_on_sqlite(tmp_path: Path) -> None:
+def _console(
+    command: str, script: str, db_file: Path, cache: Path
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot <command>` with no token, fed `script` on stdin."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-    db_file = tmp_path / "console.sqlite3"
-    env.update(DATABASE_URL=f"sqlite:///{db_file}", CACHE_DIR=str(tmp_path / "cache"))
-    script = "1\n1\n1\n/checkin\n3\n/quit\n"
+    env.update(DATABASE_URL=f"sqlite:///{db_file}", CACHE_DIR=str(cache))
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
+        [sys.executable, "-m", "bot", command],
         input=script,
         capture_output=True,
         text=True,
@@ -51,6 +52,12 @@ def test_run_without_token_opens_the_console_on_sqlite(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_run_without_token_opens_the_console_on_sqlite(tmp_path: Path) -> None:
+    db_file = tmp_path / "console.sqlite3"
+    result = _console("run", "1\n1\n1\n/checkin\n3\n/quit\n", db_file, tmp_path / "cache")
     assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr
     assert "[1]" in result.stdout
     db = Database(f"sqlite:///{db_file}")
@@ -58,31 +65,11 @@ def test_run_without_token_opens_the_console_on_sqlite(tmp_path: Path) -> None:
         user = s.get(User, 1)
         rows = list(s.scalars(select(Checkin)))
     assert user is not None and user.consent and user.guide == "proximal"
-    # "3" pressed the fourth pain button (0, 1, 2, 3): stored before the session ended.
+    # "3" pressed the button labelled 3 (a typed label wins over the button's number).
     assert [(r.status, r.pain) for r in rows] == [("open", 3)]
 
 
 def test_a_returning_console_user_is_not_onboarded_again(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'c.sqlite3'}", CACHE_DIR=str(tmp_path / "cache")
-    )
-
-    def run(script: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "bot", "chat"],
-            input=script,
-            capture_output=True,
-            text=True,
-            cwd=PROJECT_ROOT,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    first = run("1\n1\n1\n/quit\n")
-    assert "[1]" in first
-    second = run("/quit\n")
-    assert "[1]" not in second  # no consent question again
+    db_file, cache = tmp_path / "c.sqlite3", tmp_path / "cache"
+    assert "[1]" in _console("chat", "1\n1\n1\n/quit\n", db_file, cache).stdout
+    assert "[1]" not in _console("chat", "/quit\n", db_file, cache).stdout  # no consent again
