@@ -303,6 +303,8 @@ class _Turn:
         if prefix == "pick":
             if rest not in self.kb.entries:
                 return [Reply(self.t("button_expired"))]
+            if self.e.guide_of(self.user) is None:
+                self._remember_guide(self.kb.entry_guide[rest])  # "which guide?" answered
             rendered = render_entry(self.kb, rest)
             return [Reply(rendered.text, rendered.buttons)]
         if prefix == "fb":
@@ -453,15 +455,19 @@ class _Turn:
             first = Reply(self.t("consent_declined"))
         return [first, *self.ask_guide(ONBOARDING_GUIDE)]
 
+    def _remember_guide(self, guide_id: str) -> None:
+        """Stored with consent; otherwise kept in memory only."""
+        if self.user.consent:
+            self.user.guide = guide_id
+        else:
+            self.e._guest_guides[self.user.id] = guide_id
+
     def set_guide(self, guide_id: str) -> list[Reply]:
         guide = self.kb.guides[guide_id]
         state = self.user.dialog_state
-        if self.user.consent:
-            self.user.guide = guide_id
-            confirm = Reply(self.t("guide_set", guide=guide.title.lower()))
-        else:
-            self.e._guest_guides[self.user.id] = guide_id
-            confirm = Reply(self.t("guide_changed_no_consent", guide=guide.title.lower()))
+        self._remember_guide(guide_id)
+        key = "guide_set" if self.user.consent else "guide_changed_no_consent"
+        confirm = Reply(self.t(key, guide=guide.title.lower()))
         if state == ONBOARDING_GUIDE and self.user.consent:
             return [confirm, *self._ask_phase()]
         if state == CHOOSING_GUIDE and self.user.consent:

@@ -528,3 +528,18 @@ def test_guide_command_changes_guide_and_phase(
     chat.say("fase 2")
     user = _user(database)
     assert user is not None and (user.guide, user.phase) == ("distal", 2)
+
+
+def test_answering_which_guide_is_remembered(
+    chat: Chat, database: Database, engine: Engine
+) -> None:
+    chat.say("/start")
+    chat.press("ob:c:1")
+    chat.say("/annuller")  # skipped choosing a guide
+    distal_entry = engine.kb.entries_of("distal")[0].id
+    chat.press(f"pick:{distal_entry}")  # e.g. the "which guide?" button of a clarify
+    user = _user(database)
+    assert user is not None and user.guide == "distal"
+    chat.press(f"pick:{engine.kb.entries_of('hip')[0].id}")  # a later pick doesn't overwrite
+    user = _user(database)
+    assert user is not None and user.guide == "distal"
