@@ -11,6 +11,7 @@ rapidfuzz typo correction.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import json
@@ -31,7 +32,7 @@ from bot.knowledge import Knowledge
 from bot.lexicon import NUMBER_WORDS, ORDINALS
 
 # Bump when the processing changes, so cached compact tables are rebuilt.
-PIPELINE_VERSION = "8"
+PIPELINE_VERSION = "9"
 
 NEGATORS = frozenset({"ikke", "ingen", "intet", "aldrig", "hverken", "not", "no", "never", "ik"})
 CLAUSE_BREAKS = frozenset({",", ".", "!", "?", ";", ":", "men", "but", "\n"})
@@ -106,10 +107,15 @@ _ENGLISH_STOP = {
 }
 
 
-def _stop_words() -> frozenset[str]:
+def _plain_stop_words() -> frozenset[str]:
     from spacy.lang.da.stop_words import STOP_WORDS
 
     words = (set(STOP_WORDS) - _KEEP) | _ENGLISH_STOP | {"når", "bare", "helt", "godt", "kun"}
+    return frozenset(words)
+
+
+def _stop_words() -> frozenset[str]:
+    words = _plain_stop_words()
     return frozenset(words | {skeleton(w) for w in words})
 
 
@@ -131,6 +137,9 @@ def clean(text: str) -> str:
             out.append(" ")
     return re.sub(r"\s+", " ", "".join(out)).strip()
 
+
+FUZZY_MIN = 4  # shorter words are corrected only when exact
+FUZZY_FREE_START = 9  # shorter words must keep their first letter to be corrected
 
 _FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ä": "ae", "ö": "oe", "ü": "u"})
 
@@ -255,10 +264,17 @@ class CompactTable:
 
 LINKS = ("", "s", "e")
 MIN_PART = 3
+SHORT_PART = 3  # both parts this short: the modifier must be a word the knowledge uses
 
 
-def split_compound(word: str, is_form: Any, is_modifier: Any) -> tuple[str, str] | None:
-    """Longest known head with a known modifier (linking -s-/-e- allowed)."""
+def split_compound(
+    word: str, is_form: Any, is_modifier: Any, is_word: Any = None
+) -> tuple[str, str] | None:
+    """Longest known head with a known modifier (linking -s-/-e- allowed).
+
+    Two tiny parts are only trusted when `is_word` knows the modifier as a word of its own
+    ("knæ"+"hul" yes; "dis"+"tal" in "distal", "bur"+"ae" in "bursaen" no).
+    """
     for i in range(MIN_PART, len(word) - MIN_PART + 1):
         head = word[i:]
         if not is_form(head):
@@ -268,8 +284,12 @@ def split_compound(word: str, is_form: Any, is_modifier: Any) -> tuple[str, str]
             if link and not left.endswith(link):
                 continue
             mod = left[: len(left) - len(link)] if link else left
-            if len(mod) >= MIN_PART and is_modifier(mod):
-                return mod, head
+            if len(mod) < MIN_PART or not is_modifier(mod):
+                continue
+            tiny = len(mod) <= SHORT_PART and len(head) <= SHORT_PART
+            if tiny and (is_word is None or not is_word(mod)):
+                continue
+            return mod, head
     return None
 
 
@@ -289,7 +309,9 @@ def build_compact_table(
     for w in words:
         lemma = base_lemma(w)
         if lemma is None:
-            split = split_compound(w, lambda h: base_lemma(h) is not None, known_words.__contains__)
+            split = split_compound(
+                w, lambda h: base_lemma(h) is not None, known_words.__contains__, words.__contains__
+            )
             if split:
                 mod, head = split
                 head_lemma = base_lemma(head) or head
@@ -311,7 +333,9 @@ def build_compact_table(
         lemmas[form] = lemma
         # Domain compounds from the lemma file split too (hasemuskel -> hase + muskel).
         if lemma not in compounds and len(lemma) >= 2 * MIN_PART:
-            split = split_compound(lemma, known_words.__contains__, known_words.__contains__)
+            split = split_compound(
+                lemma, known_words.__contains__, known_words.__contains__, words.__contains__
+            )
             if split:
                 mod, head = split
                 parts = [base_lemma(mod) or mod, base_lemma(head) or head]
@@ -438,6 +462,7 @@ class TextProcessor:
         self.recorded: dict[str, list[Token]] = {}
         self.cache_path: Path | None = None
         self.stop = _stop_words()
+        self._stop_exact = _plain_stop_words()
         self._skel: dict[str, str] = {}
         for form in sorted(table.lemmas, key=lambda f: (-table.freq.get(f, 0), f)):
             self._skel.setdefault(skeleton(form), form)
@@ -480,16 +505,25 @@ class TextProcessor:
     def _fuzzy(self, word: str) -> str | None:
         """Nearest knowledge word within a length-aware edit distance (short words: exact only)."""
         sk = skeleton(word)
+        # "massgae": folding "ae" first would hide a plain swap of two letters.
+        light = word.lower().translate(_FOLD)
         n = len(sk)
-        if n < 4:
+        if n < FUZZY_MIN:
             return None
         limit = 1 if n < 10 else (2 if n < 14 else 3)
         best: tuple[int, int, str] | None = None
-        for length in range(n - limit, n + limit + 1):
+        for length in range(n - limit, n + limit + 2):
             for rank, (cand_sk, cand) in enumerate(self._by_len.get(length, ())):
-                if n < 6 and cand_sk[0] != sk[0]:
+                # A wrong first letter is rare in typos and common between real words
+                # ("nakken" is not "bakken").
+                if n < FUZZY_FREE_START and cand_sk[0] != sk[0]:
+                    continue
+                # Four letters leave little room: only the last may differ ("søvm", not "heat").
+                if n == FUZZY_MIN and cand_sk[:3] != sk[:3]:
                     continue
                 d = DamerauLevenshtein.distance(sk, cand_sk, score_cutoff=limit)
+                if d > limit and light != sk:
+                    d = DamerauLevenshtein.distance(light, cand_sk, score_cutoff=limit)
                 if d <= limit and (best is None or (d, rank) < best[:2]):
                     best = (d, rank, cand)
         return best[2] if best else None
@@ -502,6 +536,7 @@ class TextProcessor:
                 word,
                 lambda h: self._known_form(h) is not None,
                 lambda m: self._known_form(m) is not None,
+                lambda m: m in self.table.freq,
             )
             if split:
                 mod, head = split
@@ -513,6 +548,16 @@ class TextProcessor:
             return skeleton(word), (), False
         lemma, parts = self._lemma_of(form)
         return skeleton(lemma), parts, True
+
+    def _is_stop(self, raw: str, term: str) -> bool:
+        """Small words by their typed form or term; a word typed with æ/ø/å only by itself or
+        its lemma (the folded "øm" is "om", which is small; "øm" is not)."""
+        if raw in self.stop:
+            return True
+        if any(c in "æøå" for c in raw):
+            form = self._known_form(raw) or raw
+            return self.table.lemmas.get(form, form) in self._stop_exact
+        return term in self.stop
 
     def _base(self, text: str) -> list[Token]:
         """Tokens with lemmas, before synonyms (memoised for the knowledge's phrasings)."""
@@ -544,7 +589,7 @@ class TextProcessor:
                 continue
             term, parts, known = self._resolve(raw)
             number = NUMBER_WORDS.get(raw)
-            stop = raw in self.stop or term in self.stop
+            stop = self._is_stop(raw, term)
             if raw in NUMBER_TERMS:
                 term, stop = NUMBER_TERMS[raw], False
             tokens.append(
@@ -611,12 +656,21 @@ class TextProcessor:
                     i += size
                     break
             else:
-                out.append(base[i])
+                out.append(self._part_synonyms(base[i]))
                 i += 1
         return Analysis(tuple(out))
 
     def _parts_of_term(self, term: str) -> tuple[str, ...]:
         return self._resolve(term)[1] if term else ()
+
+    def _part_synonyms(self, tok: Token) -> Token:
+        """A compound's head gets its synonym too ("knæhaseøvelse": øvelse -> træning); the
+        modifier keeps its own word ("glutebridge" is an exercise, not a place that hurts)."""
+        if not tok.parts:
+            return tok
+        *mods, head = tok.parts
+        parts = (*mods, self.synonyms.get((head,), (head,))[-1])
+        return tok if parts == tok.parts else dataclasses.replace(tok, parts=parts)
 
     def terms_of(self, text: str) -> tuple[str, ...]:
         """The term sequence of a short phrase (all tokens, stop words included)."""
