@@ -107,10 +107,24 @@ _ENGLISH_STOP = {
 }
 
 
+# Words that frame a question without saying what it is about ("er det en god ide egentlig").
+_FILLERS = {
+    "når",
+    "bare",
+    "helt",
+    "godt",
+    "kun",
+    "ide",
+    "idé",
+    "overhovedet",
+    "plejer",
+}
+
+
 def _plain_stop_words() -> frozenset[str]:
     from spacy.lang.da.stop_words import STOP_WORDS
 
-    words = (set(STOP_WORDS) - _KEEP) | _ENGLISH_STOP | {"når", "bare", "helt", "godt", "kun"}
+    words = (set(STOP_WORDS) - _KEEP) | _ENGLISH_STOP | _FILLERS
     return frozenset(words)
 
 
