@@ -117,6 +117,7 @@ _FILLERS = {
     "ide",
     "idé",
     "overhovedet",
+    "egentlig",
     "plejer",
 }
 

@@ -57,20 +57,16 @@ def test_every_example_reaches_its_entry(entry_id: str) -> None:
 # silently).
 KNOWN_INTENT_MISSES: set[tuple[str, str]] = {
     ("annuller", "annuller dagens check-in"),
-    ("farvel", "vi ses i morgen"),
     ("farvel", "bye for now"),
     ("farvel", "see ya"),
     ("genoptag", "jeg er hjemme igen, genoptag"),
     ("hilsen", "heej"),
     ("hilsen", "halløjsa"),
-    ("hjaelp", "hvad kan du egentlig"),
     ("mine_data", "jeg vil downloade mine data"),
     ("skift_guide", "change to hip"),
     ("slet", "delete my account"),
-    ("slet", "kan I slette mig"),
     ("stop", "stop de daglige beskeder"),
     ("tak", "thanks a lot"),
-    ("tak", "tak, det giver mening"),
 }
 
 
