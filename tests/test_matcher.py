@@ -258,3 +258,26 @@ def test_decisions_are_cached_and_a_rebuilt_matcher_starts_empty() -> None:
     again = fresh.decide("kan man løbe med ondt under ballen")
     assert again == first
     assert again is not first
+
+
+def test_the_question_of_a_long_message_is_found_under_its_story() -> None:
+    text = (
+        "Jeg løber omkring 50 km om ugen og træner mod Berlin Marathon i september. "
+        "Siden maj har jeg haft ondt under ballen, især på cykelturen til arbejde. "
+        "Hvor lang tid tager det normalt at blive rask?"
+    )
+    decision = MATCHER.decide(text)
+    assert decision.kind == "answer"
+    assert decision.entry_id in {"p_faq_duration", "p_duration"}
+
+
+def test_a_story_without_a_question_sentence_is_not_split() -> None:
+    # Only question sentences are ranked alone; a plain statement stays one message.
+    whole = MATCHER.rank("Jeg har ondt under ballen. Jeg løber meget.")
+    assert (
+        MATCHER._focused_rank(
+            "Jeg har ondt under ballen. Jeg løber meget.",
+            MATCHER.proc.analyse("Jeg har ondt under ballen. Jeg løber meget."),
+        )
+        == whole
+    )

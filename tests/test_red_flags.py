@@ -103,3 +103,29 @@ def test_red_flag_without_a_question_is_still_advice() -> None:
     decision = MATCHER.decide("rødt varmt knæ")
     assert decision.kind == "red_flag"
     assert "læge" in render(KB, decision).text
+
+
+@pytest.mark.parametrize(
+    ("text", "flag_id"),
+    [
+        # The "ikke" belongs to the following clause, not to "om natten".
+        ("knæet gør så ondt om natten at jeg ikke kan sove", "natlige_smerter"),
+        ("min fod sover når jeg løber og det gør ondt ved siddeknoglen", "nerve_ben"),
+        ("blev ramt af en bil og nu har jeg ondt under ballen", "traume"),
+        ("knæet har været hævet i tre uger og bliver ikke mindre", "haevelse_knae"),
+        ("har lavet øvelserne i 10 uger uden at det er blevet bedre", "ingen_bedring"),
+    ],
+)
+def test_warning_signs_in_everyday_wording_fire(text: str, flag_id: str) -> None:
+    assert flag_id in MATCHER.red_flags(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hvor mange timer skal jeg sove for at senen heler",
+        "det gør ondt om natten men jeg sover fint igennem",
+    ],
+)
+def test_sleep_questions_are_not_nerve_or_night_flags(text: str) -> None:
+    assert not {"nerve_ben", "nerve_underben", "natlige_smerter"} & set(MATCHER.red_flags(text))

@@ -240,3 +240,32 @@ def test_compact_table_is_cached_and_reused(
     monkeypatch.setattr(textproc, "load_full_lemma_table", boom)
     second = textproc.load_compact_table(kb, tmp_path)
     assert second.lemmas == first.lemmas
+
+
+def test_swapped_letters_across_ae_are_corrected(proc: TextProcessor) -> None:
+    # Folding "ae" to "a" first would hide a plain swap of two letters.
+    assert terms(proc, "massgae") == terms(proc, "massage")
+
+
+@pytest.mark.parametrize(("word", "not_word"), [("nakken", "bakken"), ("heat", "helt")])
+def test_real_words_are_not_corrected_into_other_words(
+    proc: TextProcessor, word: str, not_word: str
+) -> None:
+    assert terms(proc, word) != terms(proc, not_word)
+
+
+@pytest.mark.parametrize("word", ["øm", "ømt", "øget", "ændret"])
+def test_words_with_danish_letters_are_not_small_words_by_their_folded_form(
+    proc: TextProcessor, word: str
+) -> None:
+    assert terms(proc, word) != []
+
+
+def test_two_tiny_non_words_do_not_make_a_compound(proc: TextProcessor) -> None:
+    assert proc.analyse("distal").tokens[0].parts == ()
+    assert proc.analyse("distale").tokens[0].term == proc.analyse("distal").tokens[0].term
+
+
+def test_a_compound_head_takes_its_synonym(proc: TextProcessor) -> None:
+    # "øvelse" is a synonym of "træning"; the unseen compound's head follows it.
+    assert set(terms(proc, "træning")) <= set(terms(proc, "knæhaseøvelse"))
