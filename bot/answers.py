@@ -31,12 +31,37 @@ def _fit(text: str) -> str:
     return text if len(text) <= TELEGRAM_TEXT_LIMIT else text[: TELEGRAM_TEXT_LIMIT - 1] + "…"
 
 
+def traffic_light_text(kb: Knowledge) -> str:
+    """The zones with their pain ranges, from traffic_light.yaml."""
+    tl = kb.traffic_light
+    lines = [kb.text("traffic_light_intro")]
+    low = 0
+    for zone in sorted(tl.zones, key=lambda z: z.max_pain):
+        lines.append(
+            kb.text(
+                "traffic_light_zone",
+                symbol=zone.symbol,
+                label=zone.label,
+                low=low,
+                high=zone.max_pain,
+            )
+        )
+        low = zone.max_pain + 1
+    morning = tl.zone(tl.morning_worse_zone)
+    lines.append(kb.text("traffic_light_morning", symbol=morning.symbol, label=morning.label))
+    lines.append(kb.text("traffic_light_source", source=tl.source))
+    return "\n".join(lines)
+
+
 def entry_text(kb: Knowledge, entry_id: str) -> str:
-    """The quoted answer and its source line."""
+    """The quoted answer and its source line (plus an attachment the entry asks for)."""
     entry = kb.entries[entry_id]
     guide = kb.guides[kb.entry_guide[entry_id]]
     source = kb.text("answer_source", source=guide.source, section=entry.source)
-    return f"{entry.text.strip()}\n\n{source}"
+    text = f"{entry.text.strip()}\n\n{source}"
+    if entry.attach == "traffic_light":
+        text += "\n\n" + traffic_light_text(kb)
+    return text
 
 
 def render_entry(kb: Knowledge, entry_id: str) -> Rendered:

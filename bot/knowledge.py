@@ -89,6 +89,9 @@ class Entry(_Model):
     phase: int | None = Field(default=None, ge=1, le=4)
     related: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
+    # Extra the bot adds after the quote: "traffic_light" shows the zones of
+    # traffic_light.yaml (the guides' own table of them was a picture).
+    attach: Literal["traffic_light"] | None = None
 
     @field_validator("examples", "keywords")
     @classmethod
