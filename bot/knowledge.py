@@ -381,13 +381,7 @@ def _walk_yaml(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.yaml") if p.is_file())
 
 
-def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
-    """Load and cross-check all YAML; raise KnowledgeError listing every problem."""
-    root = knowledge_dir.resolve().parent
-    out = _Collector(root)
-    kdir = knowledge_dir.resolve()
-    idir = intents_dir.resolve()
-
+def _load_guides(out: _Collector, kdir: Path) -> tuple[dict[str, Guide], dict[str, str]]:
     guides: dict[str, Guide] = {}
     guide_texts: dict[str, str] = {}
     guides_doc = out.read(kdir / "guides.yaml")
@@ -410,6 +404,13 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
                     f"guide file {g.file!r} not found",
                 )
 
+    return guides, guide_texts
+
+
+def _load_entries(
+    out: _Collector, kdir: Path, guides: dict[str, Guide], guide_texts: dict[str, str]
+) -> tuple[dict[str, Entry], dict[str, str], dict[str, Literal["faq", "section"]]]:
+    """FAQ entries and sections of every guide file; answers must quote their guide."""
     entries: dict[str, Entry] = {}
     entry_guide: dict[str, str] = {}
     entry_kind: dict[str, Literal["faq", "section"]] = {}
@@ -467,6 +468,12 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
             if ref not in entries:
                 out.add(rel, line, f"{eid}: related id {ref!r} does not exist")
 
+    return entries, entry_guide, entry_kind
+
+
+def _load_red_flags(
+    out: _Collector, kdir: Path, guides: dict[str, Guide], guide_texts: dict[str, str]
+) -> list[RedFlag]:
     red_flags: list[RedFlag] = []
     rf_doc = out.read(kdir / "red_flags.yaml")
     if rf_doc and (rff := out.parse(rf_doc, RedFlagsFile)):
@@ -495,6 +502,10 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
                 )
         red_flags = list(rff.red_flags)
 
+    return red_flags
+
+
+def _load_synonyms(out: _Collector, kdir: Path) -> dict[str, list[str]]:
     synonyms: dict[str, list[str]] = {}
     syn_doc = out.read(kdir / "synonyms.yaml")
     if syn_doc and (sf := out.parse(syn_doc, SynonymsFile)):
@@ -513,6 +524,12 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
                 owner[key] = canon
         synonyms = dict(sf.synonyms)
 
+    return synonyms
+
+
+def _load_traffic_light(
+    out: _Collector, kdir: Path, guides: dict[str, Guide]
+) -> TrafficLight | None:
     traffic_light: TrafficLight | None = None
     tl_doc = out.read(kdir / "traffic_light.yaml")
     if tl_doc and (tl := out.parse(tl_doc, TrafficLight)):
@@ -545,6 +562,10 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
                     )
         traffic_light = tl
 
+    return traffic_light
+
+
+def _load_lemmas(out: _Collector, kdir: Path) -> dict[str, str]:
     lemmas: dict[str, str] = {}
     lemma_path = kdir / "lang" / "lemmas.yaml"
     if lemma_path.exists():
@@ -564,6 +585,10 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
                     )
             lemmas = dict(lf.lemmas)
 
+    return lemmas
+
+
+def _load_texts(out: _Collector, kdir: Path) -> dict[str, str]:
     texts: dict[str, str] = {}
     text_where: dict[str, str] = {}
     for path in _walk_yaml(kdir / "texts"):
@@ -592,6 +617,10 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
             texts[str(key)] = value.strip()
             text_where[str(key)] = doc.rel
 
+    return texts
+
+
+def _load_intents(out: _Collector, idir: Path) -> list[Intent]:
     intents: list[Intent] = []
     seen_intents: dict[str, str] = {}
     for path in _walk_yaml(idir):
@@ -617,16 +646,37 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
         seen_intents[intent.id] = doc.rel
         intents.append(intent)
 
-    if out.problems or traffic_light is None:
-        if not out.problems:
-            out.add("knowledge/traffic_light.yaml", 1, "traffic light could not be loaded")
-        raise KnowledgeError(out.problems)
+    return intents
 
+
+def _fingerprint(root: Path, kdir: Path, idir: Path) -> str:
+    """A hash of every file, so caches built from this knowledge are found again."""
     digest = hashlib.sha256()
     for path in sorted([*kdir.rglob("*"), *idir.rglob("*")]):
         if path.is_file():
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
+    """Load and cross-check all YAML; raise KnowledgeError listing every problem."""
+    root = knowledge_dir.resolve().parent
+    out = _Collector(root)
+    kdir = knowledge_dir.resolve()
+    idir = intents_dir.resolve()
+    guides, guide_texts = _load_guides(out, kdir)
+    entries, entry_guide, entry_kind = _load_entries(out, kdir, guides, guide_texts)
+    red_flags = _load_red_flags(out, kdir, guides, guide_texts)
+    synonyms = _load_synonyms(out, kdir)
+    traffic_light = _load_traffic_light(out, kdir, guides)
+    lemmas = _load_lemmas(out, kdir)
+    texts = _load_texts(out, kdir)
+    intents = _load_intents(out, idir)
+    if out.problems or traffic_light is None:
+        if not out.problems:
+            out.add("knowledge/traffic_light.yaml", 1, "traffic light could not be loaded")
+        raise KnowledgeError(out.problems)
     return Knowledge(
         guides=guides,
         entries=entries,
@@ -639,7 +689,7 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
         texts=texts,
         intents=intents,
         lemmas=lemmas,
-        fingerprint=digest.hexdigest()[:16],
+        fingerprint=_fingerprint(root, kdir, idir),
     )
 
 
