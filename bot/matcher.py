@@ -46,7 +46,7 @@ BETA = 0.5  # weight of phrasing words the message lacks
 ALPHA_MIN = 0.2  # weight of unexplained words in long messages (1.0 in short ones)
 ALPHA_SLOPE = 0.08
 MAX_CHARS = 1500
-FOCUS_FACTOR = 0.97  # a long message's question sentence alone, slightly below a whole match
+FOCUS_WEIGHT = 2.0  # a long message's question words against its story
 QUESTION_STARTS = frozenset(
     [
         "hvad",
@@ -81,6 +81,31 @@ QUESTION_STARTS = frozenset(
         "do",
     ]
 )
+# Verbs that report what someone said ("min fysio sagde", "lægen nævnte"): the speaker before
+# them is background, not what the message asks about.
+REPORTING_WORDS = (
+    "sige",
+    "sagde",
+    "siger",
+    "sagt",
+    "nævnte",
+    "nævner",
+    "mente",
+    "mener",
+    "foreslog",
+    "foreslår",
+    "anbefalede",
+    "anbefaler",
+    "skrev",
+    "fortalte",
+    "fortæller",
+    "påstår",
+    "said",
+    "says",
+    "told",
+    "suggested",
+)
+SPEAKER_WEIGHT = 0.5
 SUBCLAUSE_STARTS = frozenset({"at", "så", "fordi", "når", "hvis", "da", "that", "so", "because"})
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 WEEK_WORDS = {"uge": 1.0, "maned": 4.3, "dag": 1 / 7, "ar": 52.0}
@@ -161,6 +186,7 @@ class Matcher:
             for g in kb.guides.values()
         }
         self.flags = [self._compile_flag(rf) for rf in kb.red_flags]
+        self.reporting = frozenset(t for w in REPORTING_WORDS for t in proc.terms_of(w))
         self._cache: dict[tuple[str, str | None], Decision] = {}
         self._wmap_key: tuple[frozenset[str], bool] | None = None
         self._wmap_val: dict[str, float] = {}
@@ -252,7 +278,14 @@ class Matcher:
     # ------------------------------------------------------------------ scoring
 
     def _score(
-        self, it: _Item, q: frozenset[str], wq: float, qstr: str, fuzzy: bool, intents: bool = False
+        self,
+        it: _Item,
+        q: frozenset[str],
+        wq: float,
+        qstr: str,
+        fuzzy: bool,
+        intents: bool = False,
+        weights_of: dict[str, float] | None = None,
     ) -> float:
         """Weighted Tversky similarity of the message and the entry's best phrasing, plus fuzz.
 
@@ -260,7 +293,7 @@ class Matcher:
         long ones, where context is expected); words of the phrasing the message lacks count
         half.
         """
-        w = self._wmap(q, intents)
+        w = weights_of if weights_of is not None else self._wmap(q, intents)
         explained = sum(w[t] for t in q & it.bag) + 0.5 * sum(w[t] for t in q & it.text_bag)
         unexplained = max(wq - explained, 0.0)
         alpha = 1.0 if intents else min(1.0, max(ALPHA_MIN, 1.0 - ALPHA_SLOPE * (len(q) - 3)))
@@ -295,11 +328,16 @@ class Matcher:
         a = self.proc.analyse(clip(text))
         return self._rank(a)
 
-    def _rank(self, a: Analysis) -> list[tuple[str, float]]:
+    def _rank(self, a: Analysis, scale: dict[str, float] | None = None) -> list[tuple[str, float]]:
+        """Rank entries for the message; `scale` multiplies some terms' weights (a long
+        message's question words up, the story's speakers down)."""
         q, wq, qstr = self._query(a)
         if not q or not self.entries:
             return []
         w = self._wmap(q, False)
+        if scale and not scale.keys().isdisjoint(q):
+            w = {t: wt * scale.get(t, 1.0) for t, wt in w.items()}
+            wq = sum(w.values())
         overlap = np.zeros(len(self._doc_entry))
         explained = np.zeros(len(self.entries))
         for t in q:
@@ -317,7 +355,7 @@ class Matcher:
         best = np.maximum.reduceat(sim, self._starts)
         order = np.argsort(-best, kind="stable")[:12]
         fine = [
-            (self._score(self.entries[n], q, wq, qstr, True), self.entries[n].key)
+            (self._score(self.entries[n], q, wq, qstr, True, False, w), self.entries[n].key)
             for n in order.tolist()
             if best[n] > 0
         ]
@@ -325,23 +363,52 @@ class Matcher:
         return [(k, s) for s, k in fine]
 
     def _focused_rank(self, text: str, a: Analysis) -> list[tuple[str, float]]:
-        """Rank the whole message, and also its question sentences alone: in a long message
-        the story around the question ("I run 40 km a week...") drowns the question itself."""
+        """Rank the whole message, and again with its question words weighted up: in a long
+        message the story ("I run 40 km a week...") drowns the question. The question is never
+        ranked alone: a story about a blister makes "how do I heal faster?" no tendon question."""
         ranked = self._rank(a)
+        focus = self._question_terms(text)
+        if not focus:
+            return ranked
+        scale = {t: FOCUS_WEIGHT for t in focus}
+        scale.update({t: SPEAKER_WEIGHT for t in self._speakers(a)})
+        best = dict(ranked)
+        for eid, score in self._rank(a, scale):
+            best[eid] = max(best.get(eid, 0.0), score)
+        return sorted(best.items(), key=lambda p: -p[1])
+
+    def _speakers(self, a: Analysis) -> set[str]:
+        """Content words before a reporting verb in its clause: "min fysioterapeut nævnte"."""
+        found: set[str] = set()
+        toks = a.tokens
+        for i, tok in enumerate(toks):
+            if tok.term not in self.reporting:
+                continue
+            for before in reversed(toks[:i]):
+                if before.clause != tok.clause:
+                    break
+                if not before.stop:
+                    found.add(before.term)
+                    found.update(before.parts)
+        return found
+
+    def _question_terms(self, text: str) -> frozenset[str]:
+        """Content terms of a multi-sentence message's question sentences ("?" or a question
+        word first); a question too short to say what it is about ("Er det en god ide?")
+        takes the sentence before it along."""
         sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
         if len(sentences) < 2:
-            return ranked
-        best = dict(ranked)
-        for sentence in sentences:
+            return frozenset()
+        focus: set[str] = set()
+        for n, sentence in enumerate(sentences):
             first = sentence.split(maxsplit=1)[0].lower().strip(",.;:")
             if not sentence.endswith("?") and first not in QUESTION_STARTS:
                 continue
             sa = self.proc.analyse(sentence)
-            if sa.content_count < 2:
-                continue
-            for eid, score in self._rank(sa):
-                best[eid] = max(best.get(eid, 0.0), FOCUS_FACTOR * score)
-        return sorted(best.items(), key=lambda p: -p[1])
+            focus.update(sa.terms)
+            if sa.content_count < 2 and n > 0:
+                focus.update(self.proc.analyse(sentences[n - 1]).terms)
+        return frozenset(focus)
 
     def _intent(self, a: Analysis) -> tuple[str | None, float]:
         q = frozenset(_known_wholes(a.all_terms, a, self.intent_idf))

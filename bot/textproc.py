@@ -32,7 +32,7 @@ from bot.knowledge import Knowledge
 from bot.lexicon import NUMBER_WORDS, ORDINALS
 
 # Bump when the processing changes, so cached compact tables are rebuilt.
-PIPELINE_VERSION = "9"
+PIPELINE_VERSION = "12"
 
 NEGATORS = frozenset({"ikke", "ingen", "intet", "aldrig", "hverken", "not", "no", "never", "ik"})
 CLAUSE_BREAKS = frozenset({",", ".", "!", "?", ";", ":", "men", "but", "\n"})
@@ -166,6 +166,27 @@ def skeleton(word: str) -> str:
     w = unicodedata.normalize("NFKD", w)
     w = "".join(c for c in w if not unicodedata.combining(c))
     return w.replace("aa", "a").replace("oe", "o").replace("ae", "a")
+
+
+_AEOEAA = frozenset("æøå")
+
+
+def _light(word: str) -> str:
+    return word.lower().translate(_FOLD)
+
+
+def _unfold(word: str) -> str:
+    """The æ/ø/å a word written as ae/oe/aa stands for ("laast" -> "låst")."""
+    return word.lower().replace("aa", "å").replace("ae", "æ").replace("oe", "ø")
+
+
+def _clashes(typed: str, form: str) -> bool:
+    """Both words spell æ/ø/å, and differently ("læst" vs "låst"): not the same word."""
+    return (
+        not _AEOEAA.isdisjoint(typed)
+        and not _AEOEAA.isdisjoint(form)
+        and _light(typed) != _light(form)
+    )
 
 
 # ---------------------------------------------------------------------- lemmas
@@ -351,7 +372,9 @@ def build_compact_table(
             split = split_compound(
                 lemma, known_words.__contains__, known_words.__contains__, words.__contains__
             )
-            if split:
+            # A modifier that is another word's inflected form ("bed" of "bide" in "bedring")
+            # is no compound's first part ("baglårs" of "baglår" is).
+            if split and split[0].startswith(base_lemma(split[0]) or split[0]):
                 mod, head = split
                 parts = [base_lemma(mod) or mod, base_lemma(head) or head]
                 compounds[lemma] = parts
@@ -515,13 +538,19 @@ class TextProcessor:
     def _known_form(self, word: str) -> str | None:
         if word in self.table.lemmas:
             return word
-        return self._skel.get(skeleton(word))
+        form = self._skel.get(skeleton(word))
+        # Typed æ/ø/å are meant: "læst" is not "låst", though both fold to "last".
+        if form is not None and _clashes(word, form):
+            return None
+        return form
 
     def _fuzzy(self, word: str) -> str | None:
         """Nearest knowledge word within a length-aware edit distance (short words: exact only)."""
         sk = skeleton(word)
         # "massgae": folding "ae" first would hide a plain swap of two letters.
         light = word.lower().translate(_FOLD)
+        lower = word.lower()
+        typed_aeoeaa = not _AEOEAA.isdisjoint(lower)
         n = len(sk)
         if n < FUZZY_MIN:
             return None
@@ -539,6 +568,12 @@ class TextProcessor:
                 d = DamerauLevenshtein.distance(sk, cand_sk, score_cutoff=limit)
                 if d > limit and light != sk:
                     d = DamerauLevenshtein.distance(light, cand_sk, score_cutoff=limit)
+                if d <= limit and typed_aeoeaa:
+                    # Typed æ/ø/å count as letters of their own ("læst" is not "laast").
+                    raw = _unfold(cand)
+                    d = DamerauLevenshtein.distance(lower, raw, score_cutoff=limit)
+                    if n == FUZZY_MIN and raw[:3] != lower[:3]:
+                        d = limit + 1
                 if d <= limit and (best is None or (d, rank) < best[:2]):
                     best = (d, rank, cand)
         return best[2] if best else None
