@@ -185,6 +185,12 @@ class Matcher:
             g.id: [seq for w in g.weak_context_words if (seq := self._phrase(w))]
             for g in kb.guides.values()
         }
+        # Context words that name the guide itself ("distal" in "Distal hasetendinopati"): a
+        # message naming one guide so, and another only by a body part, means the named one.
+        self.name_context: dict[str, list[tuple[str, ...]]] = {}
+        for g in kb.guides.values():
+            title = frozenset(proc.analyse(g.title).vocabulary)
+            self.name_context[g.id] = [p for p in self.context[g.id] if set(p) <= title]
         self.flags = [self._compile_flag(rf) for rf in kb.red_flags]
         self.reporting = frozenset(t for w in REPORTING_WORDS for t in proc.terms_of(w))
         self._cache: dict[tuple[str, str | None], Decision] = {}
@@ -363,19 +369,15 @@ class Matcher:
         return [(k, s) for s, k in fine]
 
     def _focused_rank(self, text: str, a: Analysis) -> list[tuple[str, float]]:
-        """Rank the whole message, and again with its question words weighted up: in a long
-        message the story ("I run 40 km a week...") drowns the question. The question is never
-        ranked alone: a story about a blister makes "how do I heal faster?" no tendon question."""
-        ranked = self._rank(a)
+        """Rank the message with its question words weighted up: in a long message the story
+        ("I run 40 km a week...") drowns the question. The question is never ranked alone: a
+        story about a blister makes "how do I heal faster?" no tendon question."""
         focus = self._question_terms(text)
         if not focus:
-            return ranked
+            return self._rank(a)
         scale = {t: FOCUS_WEIGHT for t in focus}
         scale.update({t: SPEAKER_WEIGHT for t in self._speakers(a)})
-        best = dict(ranked)
-        for eid, score in self._rank(a, scale):
-            best[eid] = max(best.get(eid, 0.0), score)
-        return sorted(best.items(), key=lambda p: -p[1])
+        return self._rank(a, scale)
 
     def _speakers(self, a: Analysis) -> set[str]:
         """Content words before a reporting verb in its clause: "min fysioterapeut nævnte"."""
@@ -424,9 +426,10 @@ class Matcher:
 
     # ------------------------------------------------------------------ context
 
-    def _context_guides(self, a: Analysis, weak: bool = False) -> set[str]:
+    def _context_guides(self, a: Analysis, weak: bool = False, names: bool = False) -> set[str]:
         found = set()
-        for gid, phrases in (self.weak_context if weak else self.context).items():
+        table = self.name_context if names else self.weak_context if weak else self.context
+        for gid, phrases in table.items():
             if any(p[0] in a.vocabulary and find_phrase(a.tokens, p) for p in phrases):
                 found.add(gid)
         return found
@@ -497,6 +500,9 @@ class Matcher:
     ) -> Decision:
         kb = self.kb
         named = self._context_guides(a)
+        if len(named) > 1:
+            by_name = self._context_guides(a, names=True)
+            named = by_name if len(by_name) == 1 else named
         ctx = next(iter(named)) if len(named) == 1 else None
         if ctx is None and guide in kb.guides and (not named or guide in named):
             ctx = guide
@@ -517,6 +523,9 @@ class Matcher:
                 if topic is not None:
                     s = max(s, best_of[topic])
                 s += CONTEXT_BOOST
+            elif ctx in named and kb.guides[ctx].hamstring and kb.guides[g].hamstring:
+                # The message names one hamstring guide: the other one's entries are unlikely.
+                s -= CONTEXT_BOOST
             scored.append((s, eid))
         scored.sort(key=lambda p: -p[0])
         cands = tuple(

@@ -272,7 +272,7 @@ def test_the_question_of_a_long_message_is_found_under_its_story() -> None:
 
 
 def test_a_story_without_a_question_sentence_is_not_split() -> None:
-    # Only question sentences are ranked alone; a plain statement stays one message.
+    # Only question sentences are weighted up; a plain statement stays one message.
     whole = MATCHER.rank("Jeg har ondt under ballen. Jeg løber meget.")
     assert (
         MATCHER._focused_rank(
@@ -281,3 +281,76 @@ def test_a_story_without_a_question_sentence_is_not_split() -> None:
         )
         == whole
     )
+
+
+STORY = (
+    "Jeg har løbet i tyve år og tager altid en lang tur om søndagen. "
+    "Nu har jeg ondt ved siddeknoglen efter turene."
+)
+
+
+def test_the_question_sentence_outweighs_a_story_about_running() -> None:
+    # The story alone is about running; the question asks about stretching.
+    assert MATCHER.decide(STORY).entry_id == "p_faq_loebe"
+    decision = MATCHER.decide(STORY + " Skal jeg strække baglåret ud bagefter?")
+    assert decision.kind == "answer"
+    assert decision.entry_id in {"p_faq_stretch", "p_stretching"}
+
+
+def test_a_bare_question_takes_the_sentence_before_it_along() -> None:
+    terms = MATCHER._question_terms(
+        "Jeg har ondt ved siddeknoglen. Min læge foreslog kortison. Er det en god ide?"
+    )
+    assert MATCHER.proc.terms_of("kortison")[0] in terms
+    assert MATCHER.proc.terms_of("siddeknoglen")[0] not in terms
+
+
+def test_a_story_about_another_injury_is_not_answered_by_its_question_alone() -> None:
+    # "How do I make it heal faster?" alone sounds like a tendon question; the blister is not.
+    text = (
+        "Jeg har fået en vabel på hælen efter mit sidste løb. Nu halter jeg lidt. "
+        "Hvordan får jeg den til at hele hurtigere?"
+    )
+    assert MATCHER.decide(text).kind in {"fallback", "clarify"}
+
+
+def test_the_speaker_of_reported_advice_is_background() -> None:
+    a = MATCHER.proc.analyse("Min fysioterapeut nævnte at jeg skulle strække ud")
+    assert MATCHER._speakers(a) == {MATCHER.proc.terms_of("fysioterapeut")[0]}
+    decision = MATCHER.decide(
+        "Jeg har ondt under ballen. Min fysioterapeut sagde at jeg skulle løbe mindre. "
+        "Hjælper massage?"
+    )
+    assert decision.entry_id == "p_faq_massage"
+
+
+def test_a_guide_named_outright_beats_a_body_part_of_the_other() -> None:
+    # "knæet" points at the distal guide, but the message names the proximal one.
+    decision = MATCHER.decide(
+        "Jeg har proksimal hasetendinopati, men har også lidt ondt i knæet. "
+        "Hvilke øvelser skal jeg lave i fase 3?"
+    )
+    assert decision.kind == "answer"
+    assert decision.guide == "proximal"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Jeg har ondt bag knæet og har læst om Bakers cyste. Hvad kan det være?",
+        "Hoften føles svag og stiv om morgenen.",
+        "Det stikker lidt bag knæet når jeg løber.",
+    ],
+)
+def test_everyday_words_are_no_red_flags(text: str) -> None:
+    # "læst" is not "låst" (knee locking), "svag" is no nerve weakness, "stikker" no tingling.
+    assert MATCHER.red_flags(text) == ()
+
+
+def test_a_red_flag_in_the_middle_of_a_story_fires() -> None:
+    text = (
+        "Jeg har løbet i mange år uden problemer. For et par uger siden væltede jeg på cyklen. "
+        "Siden har jeg haft ondt ved siddeknoglen når jeg løber. Hvilke øvelser kan jeg lave?"
+    )
+    assert "traume" in MATCHER.red_flags(text)
+    assert MATCHER.decide(text).kind == "red_flag"

@@ -269,3 +269,16 @@ def test_two_tiny_non_words_do_not_make_a_compound(proc: TextProcessor) -> None:
 def test_a_compound_head_takes_its_synonym(proc: TextProcessor) -> None:
     # "øvelse" is a synonym of "træning"; the unseen compound's head follows it.
     assert set(terms(proc, "træning")) <= set(terms(proc, "knæhaseøvelse"))
+
+
+@pytest.mark.parametrize(("word", "other"), [("læst", "låst"), ("læser", "låser")])
+def test_typed_danish_letters_are_not_folded_into_another_word(
+    proc: TextProcessor, word: str, other: str
+) -> None:
+    assert terms(proc, word) != terms(proc, other)
+
+
+def test_no_compound_split_off_an_inflected_form(proc: TextProcessor) -> None:
+    # "bedring" is a word of its own, not "bed" (of "bide") + "ring".
+    assert proc.analyse("bedring").tokens[0].parts == ()
+    assert proc.analyse("baglårssmerter").tokens[0].parts != ()
