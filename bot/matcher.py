@@ -45,6 +45,7 @@ TITLE_FACTOR = 0.95
 BETA = 0.5  # weight of phrasing words the message lacks
 ALPHA_MIN = 0.2  # weight of unexplained words in long messages (1.0 in short ones)
 ALPHA_SLOPE = 0.08
+OFF_TOPIC_ALPHA = 1.0  # weight of off-topic words (synonyms.yaml body parts), at any length
 MAX_CHARS = 1500
 FOCUS_WEIGHT = 2.0  # a long message's question words against its story
 QUESTION_STARTS = frozenset(
@@ -192,6 +193,14 @@ class Matcher:
             title = frozenset(proc.analyse(g.title).vocabulary)
             self.name_context[g.id] = [p for p in self.context[g.id] if set(p) <= title]
         self.flags = [self._compile_flag(rf) for rf in kb.red_flags]
+        # Body parts and injuries the synonyms name but no entry speaks of ("knæskal",
+        # "skulder"): in a long message they still say the story is about something else.
+        said = set(self.in_bag) | set(self.in_text)
+        said.update(t for phrases in self.context.values() for p in phrases for t in p)
+        self.off_topic = (
+            frozenset(t for canon in kb.synonyms for t in proc.terms_of(canon) if t not in said)
+            - proc.stop
+        )
         self.reporting = frozenset(t for w in REPORTING_WORDS for t in proc.terms_of(w))
         self._cache: dict[tuple[str, str | None], Decision] = {}
         self._wmap_key: tuple[frozenset[str], bool] | None = None
@@ -303,7 +312,8 @@ class Matcher:
         explained = sum(w[t] for t in q & it.bag) + 0.5 * sum(w[t] for t in q & it.text_bag)
         unexplained = max(wq - explained, 0.0)
         alpha = 1.0 if intents else min(1.0, max(ALPHA_MIN, 1.0 - ALPHA_SLOPE * (len(q) - 3)))
-        penalty = alpha * unexplained
+        off = 0.0 if intents else sum(w[t] for t in q & self.off_topic)
+        penalty = alpha * max(unexplained - off, 0.0) + OFF_TOPIC_ALPHA * off
         best = 0.0
         best_i = -1
         weights = self.doc_weight[it.key]
@@ -355,7 +365,8 @@ class Matcher:
             if (idx := self._text_idx.get(t)) is not None:
                 explained[idx] += 0.5 * wt
         alpha = min(1.0, max(ALPHA_MIN, 1.0 - ALPHA_SLOPE * (len(q) - 3)))
-        penalty = alpha * np.maximum(wq - explained, 0.0)
+        off = sum(w[t] for t in q & self.off_topic)
+        penalty = alpha * np.maximum(wq - off - explained, 0.0) + OFF_TOPIC_ALPHA * off
         denominator = overlap + penalty[self._doc_entry] + BETA * (self._doc_wt - overlap)
         sim = np.where(overlap > 0, self._doc_factor * overlap / denominator, 0.0)
         best = np.maximum.reduceat(sim, self._starts)
@@ -408,8 +419,13 @@ class Matcher:
                 continue
             sa = self.proc.analyse(sentence)
             focus.update(sa.terms)
-            if sa.content_count < 2 and n > 0:
-                focus.update(self.proc.analyse(sentences[n - 1]).terms)
+            if sa.content_count >= 2:
+                continue
+            for before in reversed(sentences[:n]):
+                ba = self.proc.analyse(before)
+                if ba.content_count >= 2:
+                    focus.update(ba.terms)
+                    break
         return frozenset(focus)
 
     def _intent(self, a: Analysis) -> tuple[str | None, float]:

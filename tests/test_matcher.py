@@ -354,3 +354,22 @@ def test_a_red_flag_in_the_middle_of_a_story_fires() -> None:
     )
     assert "traume" in MATCHER.red_flags(text)
     assert MATCHER.decide(text).kind == "red_flag"
+
+
+def test_off_topic_body_parts_count_against_a_match_in_long_messages_too() -> None:
+    off = MATCHER.off_topic
+    assert MATCHER.proc.terms_of("skulder")[0] in off
+    assert MATCHER.proc.terms_of("balle")[0] not in off
+    assert MATCHER.proc.terms_of("lyske")[0] not in off  # a hip context word
+    question = " Jeg løber tre gange om ugen. Kan jeg fortsætte med at løbe?"
+    on_topic = MATCHER.decide("Jeg har fået ondt under ballen efter en lang tur." + question)
+    off_topic = MATCHER.decide("Jeg har fået ondt i skulderen efter en lang tur." + question)
+    assert off_topic.score < on_topic.score
+
+
+def test_a_bare_question_skips_a_contentless_sentence_before_it() -> None:
+    terms = MATCHER._question_terms(
+        "Min datter klager over ondt under numsen når hun sidder i skolen. "
+        "Hun har ikke slået sig. Hvad kan vi gøre?"
+    )
+    assert MATCHER.proc.terms_of("sidder")[0] in terms
