@@ -19,6 +19,9 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot import vocabulary
+from bot.vocabulary import Vocabulary
+
 TELEGRAM_TEXT_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
 ID_PATTERN = r"^[a-z0-9_.]+$"
@@ -143,6 +146,24 @@ class SynonymsFile(_Model):
     synonyms: dict[str, list[str]]
 
 
+class OutOfScopeTopic(_Model):
+    topic: str = Field(pattern=ID_PATTERN)
+    examples: list[str] = Field(min_length=1)
+
+    @field_validator("examples")
+    @classmethod
+    def _no_blank(cls, items: list[str]) -> list[str]:
+        if any(not item.strip() for item in items):
+            raise ValueError("must not contain empty phrasings")
+        return items
+
+
+class OutOfScopeFile(_Model):
+    """Things the guides do not answer: the matcher learns to say so from them."""
+
+    out_of_scope: list[OutOfScopeTopic] = Field(default_factory=list)
+
+
 class Zone(_Model):
     id: Literal["green", "yellow", "red"]
     label: str = NonEmpty
@@ -228,6 +249,8 @@ class Knowledge:
     texts: dict[str, str]
     intents: list[Intent]
     lemmas: dict[str, str] = field(default_factory=dict)
+    vocab: Vocabulary = field(default_factory=Vocabulary)
+    out_of_scope: dict[str, list[str]] = field(default_factory=dict)
     fingerprint: str = ""
     _formatter: string.Formatter = field(default_factory=string.Formatter, repr=False)
 
@@ -415,7 +438,13 @@ def _load_entries(
     entry_guide: dict[str, str] = {}
     entry_kind: dict[str, Literal["faq", "section"]] = {}
     entry_where: dict[str, tuple[str, int]] = {}
-    special = {"guides.yaml", "red_flags.yaml", "synonyms.yaml", "traffic_light.yaml"}
+    special = {
+        "guides.yaml",
+        "red_flags.yaml",
+        "synonyms.yaml",
+        "traffic_light.yaml",
+        "out_of_scope.yaml",
+    }
     for path in _walk_yaml(kdir):
         if path.name in special:
             continue
@@ -588,6 +617,78 @@ def _load_lemmas(out: _Collector, kdir: Path) -> dict[str, str]:
     return lemmas
 
 
+def _load_vocabulary(out: _Collector, kdir: Path) -> Vocabulary:
+    """The word lists of knowledge/lang/ (see bot/vocabulary.py for what each is for)."""
+    lists: dict[str, tuple[str, ...]] = {}
+    mappings: dict[str, dict[str, int]] = {}
+    where: dict[str, str] = {}
+    for path in _walk_yaml(kdir / "lang"):
+        if path.name in vocabulary.NOT_WORD_LISTS:
+            continue
+        doc = out.read(path)
+        if not doc:
+            continue
+        if not isinstance(doc.data, dict):
+            out.add(doc.rel, 1, "expected a mapping of list names to word lists")
+            continue
+        for name, value in doc.data.items():
+            line = doc.line(name)
+            name = str(name)
+            if name in where:
+                out.add(doc.rel, line, f"word list {name!r} is also defined in {where[name]}")
+                continue
+            where[name] = doc.rel
+            if name in vocabulary.LISTS:
+                words = value if isinstance(value, list) else None
+                if words and any(isinstance(w, bool) for w in words):
+                    out.add(doc.rel, line, f"{name}: YAML read a word as yes/no; quote it: \"no\"")
+                    continue
+                if not words or not all(isinstance(w, str) and w.strip() for w in words):
+                    out.add(doc.rel, line, f"{name}: must be a non-empty list of words")
+                    continue
+                bad = [w for w in words if w != w.strip().lower()]
+                if bad:
+                    out.add(doc.rel, line, f"{name}: words must be lowercase: {bad[:3]}")
+                twice = sorted({w for w in words if words.count(w) > 1})
+                if twice:
+                    out.add(doc.rel, line, f"{name}: listed twice: {twice[:3]}")
+                lists[name] = tuple(w.strip().lower() for w in words)
+            elif name in vocabulary.MAPPINGS:
+                ok = isinstance(value, dict) and all(
+                    isinstance(k, str) and k == k.lower() and isinstance(v, int)
+                    for k, v in value.items()
+                )
+                if not ok or not value:
+                    out.add(doc.rel, line, f"{name}: must map lowercase words to whole numbers")
+                    continue
+                mappings[name] = dict(value)
+            else:
+                out.add(doc.rel, line, f"{name!r} is a word list no code reads")
+    rel = out.rel(kdir / "lang")
+    for name in [*vocabulary.LISTS, *vocabulary.MAPPINGS]:
+        if name not in where:
+            out.add(rel, 1, f"word list {name!r} is missing (the code needs it)")
+    return Vocabulary(lists, mappings)
+
+
+def _load_out_of_scope(out: _Collector, kdir: Path) -> dict[str, list[str]]:
+    """knowledge/out_of_scope.yaml: what the guides do not answer, by topic (optional)."""
+    path = kdir / "out_of_scope.yaml"
+    if not path.exists():
+        return {}
+    doc = out.read(path)
+    if not doc or not (oos := out.parse(doc, OutOfScopeFile)):
+        return {}
+    topics: dict[str, list[str]] = {}
+    for i, group in enumerate(oos.out_of_scope):
+        if group.topic in topics:
+            out.add(
+                doc.rel, doc.line("out_of_scope", i, "topic"), f"duplicate topic {group.topic!r}"
+            )
+        topics.setdefault(group.topic, []).extend(group.examples)
+    return topics
+
+
 def _load_texts(out: _Collector, kdir: Path) -> dict[str, str]:
     texts: dict[str, str] = {}
     text_where: dict[str, str] = {}
@@ -671,6 +772,8 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
     synonyms = _load_synonyms(out, kdir)
     traffic_light = _load_traffic_light(out, kdir, guides)
     lemmas = _load_lemmas(out, kdir)
+    vocab = _load_vocabulary(out, kdir)
+    out_of_scope = _load_out_of_scope(out, kdir)
     texts = _load_texts(out, kdir)
     intents = _load_intents(out, idir)
     if out.problems or traffic_light is None:
@@ -689,6 +792,8 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
         texts=texts,
         intents=intents,
         lemmas=lemmas,
+        vocab=vocab,
+        out_of_scope=out_of_scope,
         fingerprint=_fingerprint(root, kdir, idir),
     )
 

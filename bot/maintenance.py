@@ -26,10 +26,11 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.fold import fold as skeleton
 from bot.knowledge import Knowledge, KnowledgeError, Zone, load_knowledge
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage import Checkin, Database, Question, User, utcnow
-from bot.textproc import TextProcessor, _stop_words, clean, skeleton
+from bot.textproc import TextProcessor, clean
 
 DEFAULT_GAP_DAYS = 30
 DEFAULT_GAP_LIMIT = 20
@@ -54,7 +55,12 @@ Weight = Callable[[str], float]
 # --------------------------------------------------------------------------- normalising
 
 
-_stop = lru_cache(maxsize=1)(_stop_words)  # built once, not per question
+@lru_cache(maxsize=1)
+def _stop() -> frozenset[str]:
+    """spaCy's Danish stop words, for grouping questions when no knowledge is at hand."""
+    from spacy.lang.da.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS) | frozenset(skeleton(w) for w in STOP_WORDS)
 
 
 def simple_terms(text: str) -> tuple[str, ...]:

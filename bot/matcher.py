@@ -22,7 +22,6 @@ from rapidfuzz import fuzz
 
 from bot.knowledge import Knowledge, RedFlag
 from bot.textproc import (
-    NEGATORS,
     Analysis,
     TextProcessor,
     Token,
@@ -48,66 +47,7 @@ ALPHA_SLOPE = 0.08
 OFF_TOPIC_ALPHA = 1.0  # weight of off-topic words (synonyms.yaml body parts), at any length
 MAX_CHARS = 1500
 FOCUS_WEIGHT = 2.0  # a long message's question words against its story
-QUESTION_STARTS = frozenset(
-    [
-        "hvad",
-        "hvem",
-        "hvor",
-        "hvordan",
-        "hvorfor",
-        "hvornår",
-        "hvilken",
-        "hvilke",
-        "hvilket",
-        "hvorlænge",
-        "kan",
-        "skal",
-        "må",
-        "bør",
-        "er",
-        "gør",
-        "hjælper",
-        "virker",
-        "nytter",
-        "what",
-        "how",
-        "why",
-        "when",
-        "which",
-        "where",
-        "can",
-        "should",
-        "is",
-        "does",
-        "do",
-    ]
-)
-# Verbs that report what someone said ("min fysio sagde", "lægen nævnte"): the speaker before
-# them is background, not what the message asks about.
-REPORTING_WORDS = (
-    "sige",
-    "sagde",
-    "siger",
-    "sagt",
-    "nævnte",
-    "nævner",
-    "mente",
-    "mener",
-    "foreslog",
-    "foreslår",
-    "anbefalede",
-    "anbefaler",
-    "skrev",
-    "fortalte",
-    "fortæller",
-    "påstår",
-    "said",
-    "says",
-    "told",
-    "suggested",
-)
 SPEAKER_WEIGHT = 0.5
-SUBCLAUSE_STARTS = frozenset({"at", "så", "fordi", "når", "hvis", "da", "that", "so", "because"})
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 WEEK_WORDS = {"uge": 1.0, "maned": 4.3, "dag": 1 / 7, "ar": 52.0}
 
@@ -201,7 +141,11 @@ class Matcher:
             frozenset(t for canon in kb.synonyms for t in proc.terms_of(canon) if t not in said)
             - proc.stop
         )
-        self.reporting = frozenset(t for w in REPORTING_WORDS for t in proc.terms_of(w))
+        self.reporting = frozenset(
+            t for w in kb.vocab.words("reporting_verbs") for t in proc.terms_of(w)
+        )
+        self.question_words = kb.vocab.words("question_words")
+        self.subclause_starts = kb.vocab.words("subclause_starts")
         self._cache: dict[tuple[str, str | None], Decision] = {}
         self._wmap_key: tuple[frozenset[str], bool] | None = None
         self._wmap_val: dict[str, float] = {}
@@ -415,7 +359,7 @@ class Matcher:
         focus: set[str] = set()
         for n, sentence in enumerate(sentences):
             first = sentence.split(maxsplit=1)[0].lower().strip(",.;:")
-            if not sentence.endswith("?") and first not in QUESTION_STARTS:
+            if not sentence.endswith("?") and first not in self.question_words:
                 continue
             sa = self.proc.analyse(sentence)
             focus.update(sa.terms)
@@ -477,9 +421,26 @@ class Matcher:
 
     def _affirmed(self, toks: Sequence[Token], seq: tuple[str, ...]) -> bool:
         """The phrase occurs and is not negated nearby in its clause ("det vækker mig ikke")."""
-        if any(t in NEGATORS for t in seq):
+        if any(t in self.proc.negators for t in seq):
             return bool(find_phrase(toks, seq))
-        return any(not _negated(toks, i, len(seq)) for i in find_phrase(toks, seq))
+        return any(not self._negated(toks, i, len(seq)) for i in find_phrase(toks, seq))
+
+    def _negated(self, toks: Sequence[Token], i: int, n: int) -> bool:
+        """A negator up to three words before ("ingen hævelse"), or after across only small words
+        ("det vækker mig ikke", but not "knæet aftager ikke"), in the same clause ("om natten at
+        jeg ikke kan sove": the "ikke" belongs to the next clause)."""
+        clause = toks[i].clause
+        for t in toks[max(0, i - 3) : i]:
+            if t.clause == clause and t.term in self.proc.negators:
+                return True
+        for t in toks[i + n : i + n + 3]:
+            if t.clause != clause or t.text in self.subclause_starts:
+                break
+            if t.term in self.proc.negators:
+                return True
+            if not t.stop:
+                break
+        return False
 
     # ------------------------------------------------------------------ decision
 
@@ -623,21 +584,3 @@ def _durations(toks: Sequence[Token]) -> list[float]:
             if unit >= 4 and re.fullmatch(r"m[aå]+neder|months|years|år", t.text):
                 weeks.append(8.0 * (unit / 4.3))
     return weeks
-
-
-def _negated(toks: Sequence[Token], i: int, n: int) -> bool:
-    """A negator up to three words before ("ingen hævelse"), or after across only small words
-    ("det vækker mig ikke", but not "knæet aftager ikke"), in the same clause ("om natten at
-    jeg ikke kan sove": the "ikke" belongs to the next clause)."""
-    clause = toks[i].clause
-    for t in toks[max(0, i - 3) : i]:
-        if t.clause == clause and t.term in NEGATORS:
-            return True
-    for t in toks[i + n : i + n + 3]:
-        if t.clause != clause or t.text in SUBCLAUSE_STARTS:
-            break
-        if t.term in NEGATORS:
-            return True
-        if not t.stop:
-            break
-    return False

@@ -28,110 +28,29 @@ from typing import Any
 
 from rapidfuzz.distance import DamerauLevenshtein
 
+from bot.fold import AEOEAA, fold, spell_out, unfold
 from bot.knowledge import Knowledge
-from bot.lexicon import NUMBER_WORDS, ORDINALS
+from bot.vocabulary import Vocabulary
 
 # Bump when the processing changes, so cached compact tables are rebuilt.
 PIPELINE_VERSION = "12"
 
-NEGATORS = frozenset({"ikke", "ingen", "intet", "aldrig", "hverken", "not", "no", "never", "ik"})
-CLAUSE_BREAKS = frozenset({",", ".", "!", "?", ";", ":", "men", "but", "\n"})
-
-# spaCy's Danish stop words minus the ones that carry meaning in this domain.
-_KEEP = {
-    "bag",
-    "under",
-    "hel",
-    "længere",
-    "lav",
-    "lave",
-    "lavet",
-    "god",
-    "ny",
-    "nyt",
-    "sammen",
-    "sidde",
-    "først",
-    "lille",
-}
-_ENGLISH_STOP = {
-    "a",
-    "an",
-    "the",
-    "is",
-    "it",
-    "i",
-    "my",
-    "me",
-    "for",
-    "to",
-    "of",
-    "in",
-    "on",
-    "and",
-    "or",
-    "do",
-    "does",
-    "should",
-    "can",
-    "what",
-    "how",
-    "why",
-    "when",
-    "any",
-    "plz",
-    "please",
-    "pls",
-    "ok",
-    "okay",
-    "be",
-    "with",
-    "at",
-    "this",
-    "that",
-    "you",
-    "your",
-    "am",
-    "are",
-    "was",
-    "good",
-    "idea",
-    "there",
-    "so",
-    "if",
-    "have",
-    "has",
-    "from",
-    "after",
-    "about",
-}
+# Punctuation that ends a clause; the words that do ("men") are in knowledge/lang/.
+CLAUSE_PUNCT = frozenset({",", ".", "!", "?", ";", ":", "\n"})
 
 
-# Words that frame a question without saying what it is about ("er det en god ide egentlig").
-_FILLERS = {
-    "når",
-    "bare",
-    "helt",
-    "godt",
-    "kun",
-    "ide",
-    "idé",
-    "overhovedet",
-    "egentlig",
-    "plejer",
-}
-
-
-def _plain_stop_words() -> frozenset[str]:
+def plain_stop_words(vocab: Vocabulary) -> frozenset[str]:
+    """spaCy's Danish stop words, corrected by knowledge/lang/small_words.yaml."""
     from spacy.lang.da.stop_words import STOP_WORDS
 
-    words = (set(STOP_WORDS) - _KEEP) | _ENGLISH_STOP | _FILLERS
-    return frozenset(words)
+    keep = vocab.words("keep_words")
+    extra = vocab.words("english_stop_words") | vocab.words("fillers")
+    return frozenset((set(STOP_WORDS) - keep) | extra)
 
 
-def _stop_words() -> frozenset[str]:
-    words = _plain_stop_words()
-    return frozenset(words | {skeleton(w) for w in words})
+def stop_words(vocab: Vocabulary) -> frozenset[str]:
+    words = plain_stop_words(vocab)
+    return frozenset(words | {fold(w) for w in words})
 
 
 # ----------------------------------------------------------------- normalisation
@@ -156,35 +75,16 @@ def clean(text: str) -> str:
 FUZZY_MIN = 4  # shorter words are corrected only when exact
 FUZZY_FREE_START = 9  # shorter words must keep their first letter to be corrected
 
-_FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ä": "ae", "ö": "oe", "ü": "u"})
-
-
-@lru_cache(maxsize=65536)
-def skeleton(word: str) -> str:
-    """An ASCII form where 'knæ', 'knae' and 'kna' (æ/ø/å as ae/oe/aa or dropped) meet."""
-    w = word.lower().translate(_FOLD)
-    w = unicodedata.normalize("NFKD", w)
-    w = "".join(c for c in w if not unicodedata.combining(c))
-    return w.replace("aa", "a").replace("oe", "o").replace("ae", "a")
-
-
-_AEOEAA = frozenset("æøå")
-
 
 def _light(word: str) -> str:
-    return word.lower().translate(_FOLD)
-
-
-def _unfold(word: str) -> str:
-    """The æ/ø/å a word written as ae/oe/aa stands for ("laast" -> "låst")."""
-    return word.lower().replace("aa", "å").replace("ae", "æ").replace("oe", "ø")
+    return spell_out(word)
 
 
 def _clashes(typed: str, form: str) -> bool:
     """Both words spell æ/ø/å, and differently ("læst" vs "låst"): not the same word."""
     return (
-        not _AEOEAA.isdisjoint(typed)
-        and not _AEOEAA.isdisjoint(form)
+        not AEOEAA.isdisjoint(typed)
+        and not AEOEAA.isdisjoint(form)
         and _light(typed) != _light(form)
     )
 
@@ -361,10 +261,10 @@ def build_compact_table(
     proper: dict[str, str] = {}
     for w, lemma in lemmas.items():
         if w in full or w in overrides:
-            proper.setdefault(skeleton(w), lemma)
+            proper.setdefault(fold(w), lemma)
     for w, lemma in list(lemmas.items()):
         if lemma == w and w not in full and w not in compounds:
-            lemmas[w] = proper.get(skeleton(w), w)
+            lemmas[w] = proper.get(fold(w), w)
     for form, lemma in overrides.items():
         lemmas[form] = lemma
         # Domain compounds from the lemma file split too (hasemuskel -> hase + muskel).
@@ -470,19 +370,14 @@ class Analysis:
 _NUM = re.compile(r"^\d+(?:[.,]\d+)?(?:[-–]\d+(?:[.,]\d+)?)?$")
 
 
-# Number words and ordinals that name a phase or a count as their digit ("fase to" = "fase 2").
-NUMBER_TERMS = {
-    **{word: str(n) for word, n in NUMBER_WORDS.items() if 2 <= n <= 6},
-    **{word: str(n) for word, n in ORDINALS.items() if n <= 4},
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "first": "1",
-    "second": "2",
-    "third": "3",
-    "fourth": "4",
-}
+def number_terms(vocab: Vocabulary) -> dict[str, str]:
+    """Number words and ordinals that name a phase or a count, as their digit ("fase to")."""
+    numbers = vocab.mapping("number_words")
+    return {
+        **{word: str(n) for word, n in numbers.items() if 2 <= n <= 6},
+        **{word: str(n) for word, n in vocab.mapping("ordinals").items() if n <= 4},
+        **{word: str(n) for word, n in vocab.mapping("english_numbers").items()},
+    }
 
 
 class TextProcessor:
@@ -492,6 +387,7 @@ class TextProcessor:
         self,
         table: CompactTable,
         synonyms: dict[str, list[str]],
+        vocab: Vocabulary,
         preloaded: dict[str, list[Token]] | None = None,
     ) -> None:
         self.table = table
@@ -499,21 +395,27 @@ class TextProcessor:
         self.preloaded: dict[str, list[Token]] = preloaded or {}
         self.recorded: dict[str, list[Token]] = {}
         self.cache_path: Path | None = None
-        self.stop = _stop_words()
-        self._stop_exact = _plain_stop_words()
+        self.vocab = vocab
+        self.negators = vocab.words("negators")
+        self.clause_breaks = CLAUSE_PUNCT | vocab.words("clause_words")
+        self.numbers = vocab.mapping("number_words")
+        self.number_terms = number_terms(vocab)
+        english = vocab.words("english_stop_words")
+        self.stop = stop_words(vocab)
+        self._stop_exact = plain_stop_words(vocab)
         self._skel: dict[str, str] = {}
         for form in sorted(table.lemmas, key=lambda f: (-table.freq.get(f, 0), f)):
-            self._skel.setdefault(skeleton(form), form)
+            self._skel.setdefault(fold(form), form)
         # Typo candidates: the knowledge's own words, by skeleton length.
         self._by_len: dict[int, list[tuple[str, str]]] = {}
         for w in sorted(table.freq, key=lambda f: (-table.freq[f], f)):
             if len(w) >= 4 and not w.isdigit():
-                self._by_len.setdefault(len(skeleton(w)), []).append((skeleton(w), w))
-        self.known_terms = {skeleton(lemma) for lemma in table.lemmas.values()}
+                self._by_len.setdefault(len(fold(w)), []).append((fold(w), w))
+        self.known_terms = {fold(lemma) for lemma in table.lemmas.values()}
         self._resolve = lru_cache(maxsize=32768)(self._resolve_uncached)
         # Stop words by their terms too ("må" -> "måtte"), so inflected small words stay small.
         self.stop = self.stop | {
-            self._resolve(w)[0] for w in self.stop if w in table.lemmas and w not in _ENGLISH_STOP
+            self._resolve(w)[0] for w in self.stop if w in table.lemmas and w not in english
         }
         self.synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._max_syn = 1
@@ -533,12 +435,12 @@ class TextProcessor:
     def _lemma_of(self, form: str) -> tuple[str, tuple[str, ...]]:
         lemma = self.table.lemmas.get(form, form)
         parts = self.table.compounds.get(form) or self.table.compounds.get(lemma) or []
-        return lemma, tuple(skeleton(p) for p in parts)
+        return lemma, tuple(fold(p) for p in parts)
 
     def _known_form(self, word: str) -> str | None:
         if word in self.table.lemmas:
             return word
-        form = self._skel.get(skeleton(word))
+        form = self._skel.get(fold(word))
         # Typed æ/ø/å are meant: "læst" is not "låst", though both fold to "last".
         if form is not None and _clashes(word, form):
             return None
@@ -546,11 +448,11 @@ class TextProcessor:
 
     def _fuzzy(self, word: str) -> str | None:
         """Nearest knowledge word within a length-aware edit distance (short words: exact only)."""
-        sk = skeleton(word)
+        sk = fold(word)
         # "massgae": folding "ae" first would hide a plain swap of two letters.
-        light = word.lower().translate(_FOLD)
+        light = spell_out(word)
         lower = word.lower()
-        typed_aeoeaa = not _AEOEAA.isdisjoint(lower)
+        typed_aeoeaa = not AEOEAA.isdisjoint(lower)
         n = len(sk)
         if n < FUZZY_MIN:
             return None
@@ -570,7 +472,7 @@ class TextProcessor:
                     d = DamerauLevenshtein.distance(light, cand_sk, score_cutoff=limit)
                 if d <= limit and typed_aeoeaa:
                     # Typed æ/ø/å count as letters of their own ("læst" is not "laast").
-                    raw = _unfold(cand)
+                    raw = unfold(cand)
                     d = DamerauLevenshtein.distance(lower, raw, score_cutoff=limit)
                     if n == FUZZY_MIN and raw[:3] != lower[:3]:
                         d = limit + 1
@@ -592,12 +494,12 @@ class TextProcessor:
                 mod, head = split
                 mod_lemma, _ = self._lemma_of(self._known_form(mod) or mod)
                 head_lemma, _ = self._lemma_of(self._known_form(head) or head)
-                return skeleton(mod + head_lemma), (skeleton(mod_lemma), skeleton(head_lemma)), True
+                return fold(mod + head_lemma), (fold(mod_lemma), fold(head_lemma)), True
             form = self._fuzzy(word)
         if form is None:
-            return skeleton(word), (), False
+            return fold(word), (), False
         lemma, parts = self._lemma_of(form)
-        return skeleton(lemma), parts, True
+        return fold(lemma), parts, True
 
     def _is_stop(self, raw: str, term: str) -> bool:
         """Small words by their typed form or term; a word typed with æ/ø/å only by itself or
@@ -627,8 +529,8 @@ class TextProcessor:
         tokens: list[Token] = []
         clause = 0
         for raw in _tokenize(clean(text)):
-            if raw in CLAUSE_BREAKS or not any(c.isalnum() for c in raw):
-                if raw in CLAUSE_BREAKS:
+            if raw in self.clause_breaks or not any(c.isalnum() for c in raw):
+                if raw in self.clause_breaks:
                     clause += 1
                 continue
             if _NUM.match(raw):
@@ -638,17 +540,15 @@ class TextProcessor:
                 tokens.append(Token(raw, raw, (), not small, True, clause, float(head)))
                 continue
             term, parts, known = self._resolve(raw)
-            number = NUMBER_WORDS.get(raw)
+            number = self.numbers.get(raw)
             stop = self._is_stop(raw, term)
-            if raw in NUMBER_TERMS:
-                term, stop = NUMBER_TERMS[raw], False
+            if raw in self.number_terms:
+                term, stop = self.number_terms[raw], False
             tokens.append(
                 Token(
                     raw, term, parts, stop, known, clause, None if number is None else float(number)
                 )
             )
-            if raw == "men":
-                clause += 1
         return self._join(tokens)
 
     def _join(self, tokens: list[Token]) -> list[Token]:
@@ -680,7 +580,7 @@ class TextProcessor:
                 return Token(
                     a.text + b.text, term, parts or (a.term, b.term), False, True, a.clause
                 )
-            if skeleton(a.text) != a.term:
+            if fold(a.text) != a.term:
                 continue
             cand = a.term + link + b.term
             if cand in self.known_terms and len(cand) > 5:
@@ -749,7 +649,7 @@ def build_processor(kb: Knowledge, cache_dir: Path | None = None) -> TextProcess
             }
         except (OSError, ValueError, KeyError, IndexError, TypeError):
             preloaded = {}
-    proc = TextProcessor(load_compact_table(kb, cache_dir), kb.synonyms, preloaded)
+    proc = TextProcessor(load_compact_table(kb, cache_dir), kb.synonyms, kb.vocab, preloaded)
     proc.cache_path = None if preloaded else path
     return proc
 

@@ -10,13 +10,13 @@ import pytest
 
 from bot import textproc
 from bot.ask import shared
+from bot.fold import fold as skeleton
 from bot.knowledge import Knowledge, load_knowledge, validate
 from bot.settings import PROJECT_ROOT
 from bot.textproc import (
     TextProcessor,
     build_compact_table,
     clean,
-    skeleton,
 )
 
 KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"

@@ -1,0 +1,27 @@
+"""The one way æ/ø/å are folded, so 'knæ', 'knae' and 'kna' meet wherever text is compared."""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+_FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ä": "ae", "ö": "oe", "ü": "u"})
+AEOEAA = frozenset("æøå")
+
+
+def spell_out(word: str) -> str:
+    """æ/ø/å written as ae/oe/aa, as a runner without a Danish keyboard types them."""
+    return word.lower().translate(_FOLD)
+
+
+@lru_cache(maxsize=65536)
+def fold(word: str) -> str:
+    """An ASCII skeleton where æ/ø/å written as ae/oe/aa, or dropped to a/o, meet."""
+    w = unicodedata.normalize("NFKD", spell_out(word))
+    w = "".join(c for c in w if not unicodedata.combining(c))
+    return w.replace("aa", "a").replace("oe", "o").replace("ae", "a")
+
+
+def unfold(word: str) -> str:
+    """The æ/ø/å a word written as ae/oe/aa stands for ("laast" -> "låst")."""
+    return word.lower().replace("aa", "å").replace("ae", "æ").replace("oe", "ø")
