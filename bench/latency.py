@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.answers import render  # noqa: E402
-from bot.ask import load_all, load_cases  # noqa: E402
+from bot.ask import load_all  # noqa: E402
+from bot.evaluate import load_cases  # noqa: E402
 
 
 def main() -> int:

@@ -39,7 +39,7 @@ from telegram.ext import CallbackContext  # noqa: E402
 
 from bot.engine import Engine  # noqa: E402
 from bot.knowledge import load_knowledge  # noqa: E402
-from bot.matcher import Matcher  # noqa: E402
+from bot.matching import Matcher  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.storage import Database, Reminder, ReminderDelivery, User  # noqa: E402
 from bot.telegram_app import build_application, reminder_job  # noqa: E402

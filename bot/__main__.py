@@ -15,10 +15,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "chat": ("bot.console", "chat_main", "chat with the bot in this terminal"),
     "ask": ("bot.ask", "ask_main", "answer one message (or one per line from stdin with -)"),
-    "eval": ("bot.ask", "eval_main", "score an eval file such as ../shared/eval/dev.yaml"),
+    "eval": ("bot.evaluate", "eval_main", "score an eval file (or --cv K: cross-validate)"),
     "validate": ("bot.validate", "validate_main", "check knowledge/ and intents/ for mistakes"),
     "db": ("bot.storage", "db_main", "database commands: upgrade, current"),
-    "gaps": ("bot.maintenance", "gaps_main", "questions the bot could not answer, grouped"),
+    "gaps": ("bot.gaps", "gaps_main", "questions the bot could not answer, grouped"),
     "stats": ("bot.maintenance", "stats_main", "usage figures"),
 }
 

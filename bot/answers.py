@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.knowledge import TELEGRAM_TEXT_LIMIT, Knowledge
-from bot.matcher import Candidate, Decision
+from bot.matching import Candidate, Decision
 from bot.replies import Button
 
 LABEL_LIMIT = 40

@@ -27,7 +27,7 @@ from bot import checkin as ci
 from bot import reminders
 from bot.answers import render, render_entry
 from bot.knowledge import Intent, Knowledge, KnowledgeError, load_knowledge
-from bot.matcher import Matcher
+from bot.matching import Matcher
 from bot.records import DayRecord, Morning, ZoneId
 from bot.replies import Button, Document, Incoming, Reply
 from bot.settings import Settings
@@ -528,7 +528,8 @@ class _Turn:
         tokens = set(low.replace(",", " ").split())
         hits = set()
         for guide in self.kb.guides.values():
-            words = {guide.id, *(w.lower() for w in guide.context_words), guide.title.lower()}
+            named = [*guide.context_words, *guide.weak_context_words]
+            words = {guide.id, *(w.lower() for w in named), guide.title.lower()}
             if any((w in tokens) if " " not in w else (w in low) for w in words):
                 hits.add(guide.id)
         return hits.pop() if len(hits) == 1 else None

@@ -641,7 +641,7 @@ def _load_vocabulary(out: _Collector, kdir: Path) -> Vocabulary:
             if name in vocabulary.LISTS:
                 words = value if isinstance(value, list) else None
                 if words and any(isinstance(w, bool) for w in words):
-                    out.add(doc.rel, line, f"{name}: YAML read a word as yes/no; quote it: \"no\"")
+                    out.add(doc.rel, line, f'{name}: YAML read a word as yes/no; quote it: "no"')
                     continue
                 if not words or not all(isinstance(w, str) and w.strip() for w in words):
                     out.add(doc.rel, line, f"{name}: must be a non-empty list of words")

@@ -1,39 +1,38 @@
 """Danish text processing: turn what a runner types into comparable terms.
 
-spaCy's blank Danish pipeline tokenises; lemmas come from spacy-lookups-data,
-but only a compact slice of its 550k-entry table (the forms that can reach the
-knowledge) is kept and cached on disk, so a normal start never loads the full
-table. On top: lowercasing, æ/ø/å folding (ae/oe/aa or dropped letters),
+spaCy's blank Danish pipeline tokenises; lemmas come from the compact lemma table
+(bot/lemmas.py). On top: lowercasing, æ/ø/å folding (ae/oe/aa or dropped letters),
 lemma fixes from knowledge/lang/lemmas.yaml, compound split/join against the
-knowledge vocabulary, synonyms and slang from knowledge/synonyms.yaml, and
-rapidfuzz typo correction.
+knowledge vocabulary, synonyms and slang from knowledge/synonyms.yaml, small words
+from knowledge/lang/, and rapidfuzz typo correction.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import gzip
 import json
-import os
 import re
-import unicodedata
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from rapidfuzz.distance import DamerauLevenshtein
 
-from bot.fold import AEOEAA, fold, spell_out, unfold
+from bot.fold import AEOEAA, clean, fold, spell_out, unfold
 from bot.knowledge import Knowledge
+from bot.lemmas import (
+    LINKS,
+    PIPELINE_VERSION,
+    CompactTable,
+    load_compact_table,
+    lookups_version,
+    split_compound,
+    write_cache,
+)
 from bot.vocabulary import Vocabulary
-
-# Bump when the processing changes, so cached compact tables are rebuilt.
-PIPELINE_VERSION = "12"
 
 # Punctuation that ends a clause; the words that do ("men") are in knowledge/lang/.
 CLAUSE_PUNCT = frozenset({",", ".", "!", "?", ";", ":", "\n"})
@@ -55,23 +54,6 @@ def stop_words(vocab: Vocabulary) -> frozenset[str]:
 
 # ----------------------------------------------------------------- normalisation
 
-_KEEP_PUNCT = set("-?.,!:;/+%'")
-
-
-def clean(text: str) -> str:
-    """Lowercase and drop control characters, emoji and symbols ."""
-    out: list[str] = []
-    for ch in unicodedata.normalize("NFC", text).lower():
-        cat = unicodedata.category(ch)
-        if cat[0] in "LN" or ch in _KEEP_PUNCT:
-            out.append(ch)
-        elif ch == "\n":
-            out.append(" . ")
-        else:
-            out.append(" ")
-    return re.sub(r"\s+", " ", "".join(out)).strip()
-
-
 FUZZY_MIN = 4  # shorter words are corrected only when exact
 FUZZY_FREE_START = 9  # shorter words must keep their first letter to be corrected
 
@@ -87,41 +69,6 @@ def _clashes(typed: str, form: str) -> bool:
         and not AEOEAA.isdisjoint(form)
         and _light(typed) != _light(form)
     )
-
-
-# ---------------------------------------------------------------------- lemmas
-
-
-def _write_cache(path: Path, text: str) -> None:
-    """Write atomically and drop this cache's files for older knowledge (they are never read)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        prefix = path.name.split("-", 1)[0] + "-"
-        for old in path.parent.glob(prefix + "*.json"):
-            if old != path:
-                old.unlink(missing_ok=True)
-    except OSError:
-        pass
-
-
-def _lookups_version() -> str:
-    try:
-        return metadata.version("spacy-lookups-data")
-    except metadata.PackageNotFoundError:  # pragma: no cover - a dependency
-        return "none"
-
-
-def load_full_lemma_table() -> dict[str, str]:
-    """spaCy's complete Danish lookup table (~550k forms); only used to build the compact one."""
-    import spacy_lookups_data
-
-    path = Path(spacy_lookups_data.__file__).parent / "data" / "da_lemma_lookup.json.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        table: dict[str, str] = json.load(fh)
-    return table
 
 
 # ------------------------------------------------------------------- tokenising
@@ -147,167 +94,6 @@ def _tokenize(text: str) -> list[str]:
             if piece:
                 words.append(piece)
     return words
-
-
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def vocabulary_words(texts: Iterable[str]) -> Counter[str]:
-    """Word frequencies of the knowledge, without spaCy (fast, good enough here)."""
-    counts: Counter[str] = Counter()
-    for text in texts:
-        counts.update(w for w in _WORD.findall(clean(text)) if not w.isdigit())
-    return counts
-
-
-def knowledge_texts(kb: Knowledge) -> list[str]:
-    """Every text whose words the matcher should know."""
-    texts: list[str] = list(kb.guide_texts.values())
-    for e in kb.entries.values():
-        texts += [e.title, e.text, e.source, *e.examples, *e.keywords]
-    for i in kb.intents:
-        texts += list(i.examples)
-        if i.reply:
-            texts.append(i.reply)
-    for canon, variants in kb.synonyms.items():
-        texts += [canon, *variants]
-    for rf in kb.red_flags:
-        texts += [rf.guide_text, *(t for g in rf.all_of for t in g), *rf.none_of]
-    for g in kb.guides.values():
-        texts += [g.title, g.short, *g.context_words]
-    return texts
-
-
-# ------------------------------------------------------------------ the table
-
-
-@dataclass
-class CompactTable:
-    """Forms that can reach the knowledge -> lemma, compound parts, and vocabulary frequency."""
-
-    lemmas: dict[str, str]
-    compounds: dict[str, list[str]]
-    freq: dict[str, int]
-
-    def to_json(self) -> str:
-        return json.dumps({"lemmas": self.lemmas, "compounds": self.compounds, "freq": self.freq})
-
-    @classmethod
-    def from_json(cls, raw: str) -> CompactTable:
-        data = json.loads(raw)
-        return cls(data["lemmas"], data["compounds"], data["freq"])
-
-
-LINKS = ("", "s", "e")
-MIN_PART = 3
-SHORT_PART = 3  # both parts this short: the modifier must be a word the knowledge uses
-
-
-def split_compound(
-    word: str, is_form: Any, is_modifier: Any, is_word: Any = None
-) -> tuple[str, str] | None:
-    """Longest known head with a known modifier (linking -s-/-e- allowed).
-
-    Two tiny parts are only trusted when `is_word` knows the modifier as a word of its own
-    ("knæ"+"hul" yes; "dis"+"tal" in "distal", "bur"+"ae" in "bursaen" no).
-    """
-    for i in range(MIN_PART, len(word) - MIN_PART + 1):
-        head = word[i:]
-        if not is_form(head):
-            continue
-        left = word[:i]
-        for link in LINKS:
-            if link and not left.endswith(link):
-                continue
-            mod = left[: len(left) - len(link)] if link else left
-            if len(mod) < MIN_PART or not is_modifier(mod):
-                continue
-            tiny = len(mod) <= SHORT_PART and len(head) <= SHORT_PART
-            if tiny and (is_word is None or not is_word(mod)):
-                continue
-            return mod, head
-    return None
-
-
-def build_compact_table(
-    words: Counter[str], full: dict[str, str], overrides: dict[str, str]
-) -> CompactTable:
-    """Slice the full table down to what the knowledge vocabulary can reach."""
-
-    def base_lemma(form: str) -> str | None:
-        if form in overrides:
-            return overrides[form]
-        return full.get(form)
-
-    lemmas: dict[str, str] = {}
-    compounds: dict[str, list[str]] = {}
-    known_words = set(full) | set(full.values()) | set(overrides) | set(overrides.values())
-    for w in words:
-        lemma = base_lemma(w)
-        if lemma is None:
-            split = split_compound(
-                w, lambda h: base_lemma(h) is not None, known_words.__contains__, words.__contains__
-            )
-            if split:
-                mod, head = split
-                head_lemma = base_lemma(head) or head
-                mod_lemma = base_lemma(mod) or mod
-                lemma = mod + head_lemma
-                compounds[w] = [mod_lemma, head_lemma]
-            else:
-                lemma = w
-        lemmas[w] = lemma
-    # Words the knowledge writes without æ/ø/å ("knaeet") take the lemma of the proper form.
-    proper: dict[str, str] = {}
-    for w, lemma in lemmas.items():
-        if w in full or w in overrides:
-            proper.setdefault(fold(w), lemma)
-    for w, lemma in list(lemmas.items()):
-        if lemma == w and w not in full and w not in compounds:
-            lemmas[w] = proper.get(fold(w), w)
-    for form, lemma in overrides.items():
-        lemmas[form] = lemma
-        # Domain compounds from the lemma file split too (hasemuskel -> hase + muskel).
-        if lemma not in compounds and len(lemma) >= 2 * MIN_PART:
-            split = split_compound(
-                lemma, known_words.__contains__, known_words.__contains__, words.__contains__
-            )
-            # A modifier that is another word's inflected form ("bed" of "bide" in "bedring")
-            # is no compound's first part ("baglårs" of "baglår" is).
-            if split and split[0].startswith(base_lemma(split[0]) or split[0]):
-                mod, head = split
-                parts = [base_lemma(mod) or mod, base_lemma(head) or head]
-                compounds[lemma] = parts
-                compounds[form] = parts
-    # Compound lemmas of the vocabulary split too (hasesene -> hase + sene).
-    for w, parts in list(compounds.items()):
-        compounds.setdefault(lemmas[w], parts)
-    reach = set(lemmas.values()) | set(lemmas)
-    for form, lemma in full.items():
-        if form not in lemmas and (lemma in reach) and len(form) > 1:
-            lemmas[form] = overrides.get(form, lemma)
-    # Lemmas are forms too (so a modifier "sidde" or a typed lemma is known).
-    for lemma in set(lemmas.values()):
-        lemmas.setdefault(lemma, lemma)
-    return CompactTable(lemmas, compounds, dict(words))
-
-
-def load_compact_table(kb: Knowledge, cache_dir: Path | None) -> CompactTable:
-    """The cached compact table for this knowledge, built from the full table if missing."""
-    overrides = {k.lower(): v.lower() for k, v in kb.lemmas.items()}
-    key = f"lemmas-{PIPELINE_VERSION}-{kb.fingerprint or 'nofp'}-{_lookups_version()}.json"
-    path = cache_dir / key if cache_dir else None
-    if path is not None and path.exists():
-        try:
-            return CompactTable.from_json(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError):
-            pass
-    table = build_compact_table(
-        vocabulary_words(knowledge_texts(kb)), load_full_lemma_table(), overrides
-    )
-    if path is not None:
-        _write_cache(path, table.to_json())
-    return table
 
 
 # ------------------------------------------------------------------- analysis
@@ -428,7 +214,8 @@ class TextProcessor:
                     self.synonyms[seq] = target
                     self._max_syn = max(self._max_syn, len(seq))
                     self._syn_len[seq[0]] = max(self._syn_len.get(seq[0], 0), len(seq))
-        self.analyse = lru_cache(maxsize=4096)(self._analyse_uncached)
+        # Large enough for every phrasing of the knowledge: training reads each several times.
+        self.analyse = lru_cache(maxsize=65536)(self._analyse_uncached)
 
     # -- words
 
@@ -513,7 +300,7 @@ class TextProcessor:
 
     def _base(self, text: str) -> list[Token]:
         """Tokens with lemmas, before synonyms (memoised for the knowledge's phrasings)."""
-        hit = self.preloaded.get(text)
+        hit = self.preloaded.get(text) or self.recorded.get(text)
         if hit is None:
             hit = self._base_uncached(text)
         self.recorded[text] = hit
@@ -632,7 +419,7 @@ def _analyses_path(kb: Knowledge, cache_dir: Path | None) -> Path | None:
         return None
     return (
         cache_dir
-        / f"analyses-{PIPELINE_VERSION}-{kb.fingerprint or 'nofp'}-{_lookups_version()}.json"
+        / f"analyses-{PIPELINE_VERSION}-{kb.fingerprint or 'nofp'}-{lookups_version()}.json"
     )
 
 
@@ -664,7 +451,7 @@ def save_analyses(proc: TextProcessor) -> None:
         text: [[t.text, t.term, list(t.parts), t.stop, t.known, t.clause, t.number] for t in toks]
         for text, toks in recorded.items()
     }
-    _write_cache(path, json.dumps(data, ensure_ascii=False))
+    write_cache(path, json.dumps(data, ensure_ascii=False))
 
 
 def find_phrase(tokens: Sequence[Token], phrase: Sequence[str]) -> list[int]:

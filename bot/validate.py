@@ -1,22 +1,85 @@
-"""`python -m bot validate`: every mistake in the YAML as `path:line: message`."""
+"""`python -m bot validate`: every mistake in the YAML as `path:line: message`.
+
+After the schema and cross-reference checks it asks the matcher's cross-validation (cached
+with the matcher) which examples a model trained without them would answer with another entry
+or intent: an example that really asks another entry's question, or an entry whose examples
+say too little. Those are warnings (exit 0) unless `--strict`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
-from bot.knowledge import validate
+import yaml
+
+from bot.knowledge import Knowledge, load_knowledge, validate
 from bot.settings import load_settings
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _scalars(node: yaml.Node) -> Iterator[yaml.ScalarNode]:
+    if isinstance(node, yaml.ScalarNode):
+        yield node
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _scalars(item)
+    elif isinstance(node, yaml.MappingNode):
+        for _key, value in node.value:
+            yield from _scalars(value)
+
+
+def example_lines(root: Path, folders: list[Path]) -> dict[str, tuple[str, int]]:
+    """Every phrasing written in the YAML -> (path, line) of its first occurrence."""
+    where: dict[str, tuple[str, int]] = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.yaml")):
+            try:
+                node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
+            except (OSError, yaml.YAMLError):
+                continue
+            if node is None:
+                continue
+            rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+            for scalar in _scalars(node):
+                where.setdefault(str(scalar.value).strip(), (rel, scalar.start_mark.line + 1))
+    return where
+
+
+def takeovers(kb: Knowledge, cache_dir: Path | None) -> list[tuple[str, str]]:
+    """(example, decided as) for examples cross-validation answers with another entry, in the
+    example's own guide (where its entry has every advantage)."""
+    from bot.matching import Matcher
+
+    matcher = Matcher.build(kb, cache_dir)
+    found: list[tuple[str, str]] = []
+    for h in matcher.held_out:
+        own_context = h["context"] == (
+            kb.entry_guide.get(str(h["owner"]))
+            if h["label"] != "oos" and not str(h["label"]).startswith("i:")
+            else None
+        )
+        if not own_context:
+            continue
+        decided = (
+            h["entry"] if h["kind"] == "answer" else h["intent"] if h["kind"] == "intent" else None
+        )
+        if decided is not None and decided != h["owner"]:
+            found.append((str(h["text"]), str(decided)))
+    return found
 
 
 def validate_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot validate", description=__doc__)
     parser.add_argument("--knowledge", help="knowledge folder (default: from settings)")
     parser.add_argument("--intents", help="intents folder (default: from settings)")
+    parser.add_argument("--no-cv", action="store_true", help="skip the cross-validation check")
+    parser.add_argument("--strict", action="store_true", help="cross-validation warnings fail")
     args = parser.parse_args(argv)
     settings = load_settings()
-    from pathlib import Path
-
     kdir = Path(args.knowledge) if args.knowledge else settings.knowledge_dir
     idir = Path(args.intents) if args.intents else settings.intents_dir
     problems = validate(kdir, idir)
@@ -26,4 +89,18 @@ def validate_main(argv: list[str]) -> int:
         print(f"{len(problems)} problem(s) found", file=sys.stderr)
         return 1
     print("knowledge OK")
-    return 0
+    if args.no_cv:
+        return 0
+    kb = load_knowledge(kdir, idir)
+    root = kdir.resolve().parent
+    lines = example_lines(root, [kdir.resolve(), idir.resolve()])
+    found = takeovers(kb, settings.cache_dir)
+    for text, decided in found:
+        path, line = lines.get(text.strip(), ("?", 0))
+        print(f'{path}:{line}: example "{text}" is decided as {decided}')
+    if found:
+        print(
+            f"{len(found)} example(s) that cross-validation answers with another entry "
+            "(reword them, move them, or give their entry more examples)"
+        )
+    return 1 if found and args.strict else 0

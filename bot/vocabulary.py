@@ -27,6 +27,7 @@ MAPPINGS: dict[str, str] = {
     "number_words": "Danish number words (pain scores, clock times, durations, phases)",
     "ordinals": "ordinals that name a phase or a step",
     "english_numbers": "English number words and ordinals that name a phase",
+    "duration_days": "time units in days, to measure durations a red flag asks for",
 }
 # Files in knowledge/lang/ that are not word lists.
 NOT_WORD_LISTS = frozenset({"lemmas.yaml"})

@@ -136,3 +136,22 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         connection.execute(text("SET LOCAL lock_timeout = '30s'"))
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     yield database
+
+
+# ---------------------------------------------------------------------------
+# Matching caches
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project's matching caches, built once per session: a bot process given
+    it starts warm (a cold start trains the matcher, which tests of other things should not
+    wait for; bench/coldstart.py measures that)."""
+    from bot.ask import shared
+    from bot.settings import load_settings
+
+    shared()
+    target = tmp_path_factory.mktemp("warm-cache")
+    shutil.copytree(load_settings().cache_dir, target, dirs_exist_ok=True)
+    return target

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.engine import Engine
 from bot.knowledge import Knowledge, load_knowledge
-from bot.matcher import Matcher
+from bot.matching import Matcher
 from bot.replies import Incoming, Reply
 from bot.settings import PROJECT_ROOT, Settings
 from bot.storage import Database

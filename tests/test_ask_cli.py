@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.ask import Case, passes, score_cases, shared
+from bot.ask import shared
+from bot.evaluate import Case, passes, score_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"kind", "guide", "id", "title", "text", "score"}
@@ -149,7 +150,7 @@ def test_scoring_rules(case: Case, out: dict[str, object], ok: bool) -> None:
 
 
 def test_own_eval_cases_meet_the_targets() -> None:
-    from bot.ask import load_cases
+    from bot.evaluate import load_cases
 
     kb, matcher = shared()
     report = score_cases(kb, matcher, load_cases(ROOT / "tests" / "eval" / "cases.yaml"))

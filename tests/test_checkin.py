@@ -69,6 +69,7 @@ def build_knowledge(
     (kdir / "texts").mkdir(parents=True)
     (root / "intents").mkdir()
     shutil.copytree(ROOT / "knowledge" / "guides", kdir / "guides")
+    shutil.copytree(ROOT / "knowledge" / "lang", kdir / "lang")
     shutil.copy(ROOT / "knowledge" / "guides.yaml", kdir / "guides.yaml")
     shutil.copy(ROOT / "knowledge" / "texts" / "checkin.yaml", kdir / "texts" / "checkin.yaml")
     tl = yaml.safe_load((ROOT / "knowledge" / "traffic_light.yaml").read_text(encoding="utf-8"))

@@ -55,9 +55,9 @@ def _console(
     return result
 
 
-def test_run_without_token_opens_the_console_on_sqlite(tmp_path: Path) -> None:
+def test_run_without_token_opens_the_console_on_sqlite(tmp_path: Path, warm_cache: Path) -> None:
     db_file = tmp_path / "console.sqlite3"
-    result = _console("run", "1\n1\n1\n/checkin\n3\n/quit\n", db_file, tmp_path / "cache")
+    result = _console("run", "1\n1\n1\n/checkin\n3\n/quit\n", db_file, warm_cache)
     assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr
     assert "[1]" in result.stdout
     db = Database(f"sqlite:///{db_file}")
@@ -69,7 +69,7 @@ def test_run_without_token_opens_the_console_on_sqlite(tmp_path: Path) -> None:
     assert [(r.status, r.pain) for r in rows] == [("open", 3)]
 
 
-def test_a_returning_console_user_is_not_onboarded_again(tmp_path: Path) -> None:
-    db_file, cache = tmp_path / "c.sqlite3", tmp_path / "cache"
+def test_a_returning_console_user_is_not_onboarded_again(tmp_path: Path, warm_cache: Path) -> None:
+    db_file, cache = tmp_path / "c.sqlite3", warm_cache
     assert "[1]" in _console("chat", "1\n1\n1\n/quit\n", db_file, cache).stdout
     assert "[1]" not in _console("chat", "/quit\n", db_file, cache).stdout  # no consent again

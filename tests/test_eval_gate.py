@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.ask import load_cases, score_cases, shared
+from bot.ask import shared
+from bot.evaluate import load_cases, score_cases
 from bot.settings import PROJECT_ROOT
 
 # Held-out sets (tests/eval/holdout*.yaml) are measurements, not gates.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
 from collections import Counter
@@ -19,20 +18,20 @@ from typing import Any
 
 import pytest
 
-from bot import maintenance
-from bot.knowledge import Knowledge
-from bot.maintenance import (
+from bot import gaps, maintenance
+from bot.gaps import (
+    PARAPHRASE_COSINE,
     GapQuestion,
-    Normaliser,
+    Paraphrases,
+    cosine,
     gap_questions,
     gap_report,
     group_questions,
-    processor_normaliser,
+    paraphrases_for,
     render_gaps,
-    render_stats,
-    similarity,
-    stats_report,
 )
+from bot.knowledge import Knowledge
+from bot.maintenance import render_stats, stats_report
 from bot.settings import PROJECT_ROOT
 from bot.storage import Checkin, Database, Question, User, utcnow
 from tests.engine_helpers import knowledge_and_matcher
@@ -43,18 +42,18 @@ USER_IDS = (987654321, 876543219, 765432198)
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Knowledge, Normaliser]:
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Knowledge, Paraphrases]:
     kb, matcher = knowledge_and_matcher(tmp_path_factory.mktemp("cache"))
-    return kb, processor_normaliser(matcher.proc)
+    return kb, paraphrases_for(kb, matcher.proc)
 
 
 @pytest.fixture(scope="module")
-def kb(loaded: tuple[Knowledge, Normaliser]) -> Knowledge:
+def kb(loaded: tuple[Knowledge, Paraphrases]) -> Knowledge:
     return loaded[0]
 
 
 @pytest.fixture(scope="module")
-def norm(loaded: tuple[Knowledge, Normaliser]) -> Normaliser:
+def norm(loaded: tuple[Knowledge, Paraphrases]) -> Paraphrases:
     return loaded[1]
 
 
@@ -175,61 +174,26 @@ def seed(db: Database, kb: Knowledge, entry_id: str, now: datetime = NOW) -> Non
 # --------------------------------------------------------------------------- similarity
 
 
-def test_similarity_forgives_typos_but_not_subsets(norm: Normaliser) -> None:
+def test_paraphrases_forgive_typos_but_not_a_different_activity(norm: Paraphrases) -> None:
     def sim(a: str, b: str) -> float:
-        return similarity(norm.terms(a), norm.terms(b), norm.weight)
+        return cosine(norm.vector(a), norm.vector(b))
 
-    assert sim("kan jeg spille padel", "må jeg spille paddel") >= maintenance.SIMILARITY_THRESHOLD
-    # A one-word question is a subset of the longer one, yet not the same question.
-    assert sim("smerter", "smerter i hoften når jeg danser") < maintenance.SIMILARITY_THRESHOLD
-    # Sharing only the domain's everyday words (ondt, hase) is not enough.
+    assert sim("kan jeg spille padel", "må jeg spille paddel") >= PARAPHRASE_COSINE
+    # What the knowledge says everywhere (ondt i hasen) does not make two questions one.
     assert sim("kan jeg svømme med ondt i hasen", "kan jeg cykle med ondt i hasen") < (
-        maintenance.SIMILARITY_THRESHOLD
+        PARAPHRASE_COSINE
     )
-    assert similarity((), (), norm.weight) == 0.0
+    # A one-word question is a subset of the longer one, yet not the same question.
+    assert sim("smerter", "smerter i hoften når jeg danser") < PARAPHRASE_COSINE
 
 
-def test_grouping_without_the_knowledge_uses_plain_words() -> None:
-    questions = [GapQuestion(t, "fallback", None, None) for t in ["padel?", "Padel!", "golf"]]
-    groups = group_questions(questions)
-    assert [g.count for g in groups] == [2, 1]
-    assert groups[1].phrasings() == ["golf"]
+def test_one_question_typed_three_ways_is_one_group(norm: Paraphrases) -> None:
+    texts = ["må jeg løbe?", "ma jeg lobe idag", "må jeg gerne løbe?", "hvad med alkohol"]
+    groups = group_questions([GapQuestion(t, "fallback", None, None) for t in texts], norm)
+    assert sorted(g.count for g in groups) == [1, 3]
 
 
-def _grouped_naively(questions: list[GapQuestion], norm: Normaliser) -> list[list[str]]:
-    """The same greedy rule comparing every group, without group_questions' term index."""
-    by_key: dict[tuple[str, ...], list[str]] = {}
-    for q in questions:
-        by_key.setdefault(tuple(sorted(set(norm.terms(q.text)))), []).append(q.text)
-    order = sorted(by_key, key=lambda k: -len(by_key[k]))  # stable: first seen wins ties
-    groups: list[tuple[list[tuple[str, ...]], list[str]]] = []
-    for key in order:
-        scores = [
-            max(similarity(key, o, norm.weight) for o in keys[: maintenance.COMPARE_MEMBERS])
-            for keys, _texts in groups
-        ]
-        best = max(range(len(scores)), key=lambda i: (scores[i], -i), default=-1)
-        if best < 0 or scores[best] < maintenance.SIMILARITY_THRESHOLD:
-            groups.append(([], []))
-            best = len(groups) - 1
-        groups[best][0].append(key)
-        groups[best][1].extend(by_key[key])
-    return sorted(sorted(texts) for _keys, texts in groups)
-
-
-def test_term_index_finds_the_same_groups_as_comparing_all() -> None:
-    rng = random.Random(7)
-    words = ["svømme", "svomme", "padel", "paddel", "maraton", "marathon", "ondt", "hase"]
-    words += ["alkohol", "protein", "proteinn", "løbesko", "købe", "ski", "golf", "øl", "ål"]
-    texts = [" ".join(rng.sample(words, rng.randint(1, 4))) for _ in range(300)]
-    questions = [GapQuestion(t, "fallback", None, None) for t in texts]
-    norm = Normaliser()
-    got = sorted(sorted(q.text for q in g.questions) for g in group_questions(questions, norm))
-    assert got == _grouped_naively(questions, norm)
-    assert 1 < len(got) < len(set(texts))
-
-
-def test_emoji_only_questions_group_only_with_their_like(norm: Normaliser) -> None:
+def test_emoji_only_questions_group_only_with_their_like(norm: Paraphrases) -> None:
     texts = ["🙂", "🙂", "???", "hvad med alkohol"]
     groups = group_questions([GapQuestion(t, "fallback", None, None) for t in texts], norm)
     assert sorted(sorted(q.text for q in g.questions) for g in groups) == [
@@ -243,7 +207,7 @@ def test_emoji_only_questions_group_only_with_their_like(norm: Normaliser) -> No
 
 
 def test_gaps_groups_near_duplicates_most_frequent_first(
-    database: Database, kb: Knowledge, norm: Normaliser, entry_id: str
+    database: Database, kb: Knowledge, norm: Paraphrases, entry_id: str
 ) -> None:
     seed(database, kb, entry_id)
     since = NOW - timedelta(days=30)
@@ -286,10 +250,13 @@ def test_gaps_groups_near_duplicates_most_frequent_first(
     assert kb.entries[entry_id].title in text and entry_id in text
     assert "–" in text  # fallbacks have no entry
     assert "1 af 3 (33 %)" in text
+    # The answer that did not help is listed with the bot's confidence.
+    assert [q["question"] for q in report["confident_not_helpful"]] == [PADEL_ANSWERED]
+    assert kb.text("maint_gaps_confident_title") in text
 
 
 def test_gaps_window_and_limit(
-    database: Database, kb: Knowledge, norm: Normaliser, entry_id: str
+    database: Database, kb: Knowledge, norm: Paraphrases, entry_id: str
 ) -> None:
     seed(database, kb, entry_id)
     since = NOW - timedelta(days=60)
@@ -301,7 +268,7 @@ def test_gaps_window_and_limit(
     assert [g["count"] for g in report["groups"]] == [len(SWIM), len(PADEL) + 1]
 
 
-def test_gaps_name_entries_gone_from_the_knowledge(kb: Knowledge, norm: Normaliser) -> None:
+def test_gaps_name_entries_gone_from_the_knowledge(kb: Knowledge, norm: Paraphrases) -> None:
     questions = [GapQuestion("hvad med golf", "answer", "no_such_entry", False)]
     report = gap_report(questions, kb, norm, days=7, since=NOW)
     assert report["groups"][0]["entries"] == [{"id": "no_such_entry", "title": None, "count": 1}]
@@ -309,7 +276,7 @@ def test_gaps_name_entries_gone_from_the_knowledge(kb: Knowledge, norm: Normalis
     assert "no_such_entry" in text and "100 %" in text
 
 
-def test_gaps_on_an_empty_database(database: Database, kb: Knowledge, norm: Normaliser) -> None:
+def test_gaps_on_an_empty_database(database: Database, kb: Knowledge, norm: Paraphrases) -> None:
     report = gap_report(
         gap_questions(database, NOW - timedelta(days=30)), kb, norm, days=30, since=NOW
     )
@@ -458,7 +425,7 @@ def test_commands_on_a_missing_sqlite_file(
 ) -> None:
     path = tmp_path / "never.sqlite3"
     cli_env.setenv("DATABASE_URL", f"sqlite:///{path}")
-    assert maintenance.gaps_main([]) == 0
+    assert gaps.gaps_main([]) == 0
     captured = capsys.readouterr()
     assert kb.text("maint_gaps_empty") in captured.out
     assert kb.text("maint_no_tables") in captured.err
@@ -474,7 +441,7 @@ def test_gaps_command_on_an_empty_database(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     cli_env.setenv("DATABASE_URL", database.url.render_as_string(hide_password=False))
-    assert maintenance.gaps_main(["--json"]) == 0
+    assert gaps.gaps_main(["--json"]) == 0
     report = _json_of(capsys)
     assert report["groups"] == [] and report["questions"] == 0
     assert maintenance.stats_main([]) == 0
@@ -484,7 +451,7 @@ def test_gaps_command_on_an_empty_database(
 @pytest.mark.parametrize("argv", [["--days", "0"], ["--days", "x"], ["--limit", "-3"]])
 def test_bad_options_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        maintenance.gaps_main(argv)
+        gaps.gaps_main(argv)
     assert exc.value.code == 2
     assert "--" in capsys.readouterr().err
 
@@ -498,7 +465,9 @@ def test_unreachable_database_is_one_line(
     assert len(err.strip().splitlines()) == 1 and "secret" not in err
 
 
-def test_gaps_command_as_a_subprocess(tmp_path: Path, kb: Knowledge, entry_id: str) -> None:
+def test_gaps_command_as_a_subprocess(
+    tmp_path: Path, kb: Knowledge, entry_id: str, warm_cache: Path
+) -> None:
     path = tmp_path / "bot.sqlite3"
     db = Database(f"sqlite:///{path}")
     db.upgrade()
@@ -507,7 +476,7 @@ def test_gaps_command_as_a_subprocess(tmp_path: Path, kb: Knowledge, entry_id: s
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{path}",
-        "CACHE_DIR": str(tmp_path / "cache"),
+        "CACHE_DIR": str(warm_cache),
     }
     result = subprocess.run(
         [sys.executable, "-m", "bot", "gaps", "--json", "--limit", "5"],
@@ -520,7 +489,14 @@ def test_gaps_command_as_a_subprocess(tmp_path: Path, kb: Knowledge, entry_id: s
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"days", "since", "questions", "groups_total", "groups"}
+    assert set(report) == {
+        "days",
+        "since",
+        "questions",
+        "groups_total",
+        "groups",
+        "confident_not_helpful",
+    }
     assert set(report["groups"][0]) == {
         "count",
         "fallbacks",

@@ -1,5 +1,6 @@
-"""The matcher: every phrasing in the knowledge reaches its entry, intents stay small talk,
-the guide context decides between parallel entries, and out-of-scope questions fall back."""
+"""The matcher's behaviour: intents stay small talk, the guide context decides between parallel
+entries, long messages are read by their question, and out-of-scope questions fall back.
+(How well the learned parts generalise is measured by cross-validation: test_matching_cv.py.)"""
 
 from __future__ import annotations
 
@@ -7,77 +8,21 @@ import pytest
 
 from bot.answers import render, render_entry
 from bot.ask import shared
-from bot.knowledge import Knowledge, load_knowledge
-from bot.matcher import Matcher
+from bot.knowledge import load_knowledge
+from bot.matching import Matcher
+from bot.matching.vectors import question_sentences
 from bot.settings import load_settings
 
 KB, MATCHER = shared()
 
-# Phrasings that the content honestly shares between two entries (reported to the content
-# owners); the test accepts the listed alternative, and only that one.
-KNOWN_OVERLAPS: dict[tuple[str, str], str] = {
-    (
-        "d_faq_forskel_proks_distal",
-        "proksimal eller distal hasetendinopati hvad er forskellen",
-    ): "d_distal_vs_proksimal",
-    (
-        "d_faq_forskel_proks_distal",
-        "distal vs proximal hamstring tendinopathy difference",
-    ): "d_distal_vs_proksimal",
-    ("d_faq_forskel_proks_distal", "hvad betyder distal og proksimal"): "d_distal_vs_proksimal",
-    ("d_hvad_er", "what is distal hamstring tendinopathy"): "d_aarsager",
-    ("d_hvad_er", "distal hasetendinopati?"): "d_intro",
-    ("p_faq_sitting", "sit bone pain when sitting"): "p_what_is",
-    ("p_what_is", "hvad betyder high hamstring tendinopathy"): "p_prox_vs_distal",
-    ("p_phase2", "næste fase efter de isometriske øvelser"): "p_ex_isometric",
-    ("p_exercises", "hvilke øvelser i hvilken fase"): "p_phase1",
-}
-
-
-def _guide_for(kb: Knowledge, entry_id: str) -> str | None:
-    """A user of a hamstring guide has chosen it; hip answers must work without context."""
-    guide = kb.entry_guide[entry_id]
-    return guide if kb.guides[guide].hamstring else None
-
-
-@pytest.mark.parametrize("entry_id", list(KB.entries))
-def test_every_example_reaches_its_entry(entry_id: str) -> None:
-    misses = []
-    for example in KB.entries[entry_id].examples:
-        decision = MATCHER.decide(example, _guide_for(KB, entry_id))
-        expected = {entry_id}
-        if (entry_id, example) in KNOWN_OVERLAPS:
-            expected.add(KNOWN_OVERLAPS[(entry_id, example)])
-        if decision.kind not in {"answer", "red_flag"} or decision.entry_id not in expected:
-            misses.append((example, decision.kind, decision.entry_id, decision.score))
-    assert misses == []
-
-
-# Intent test phrasings the matcher does not reach yet (reported; shrink this list, never grow it
-# silently).
-KNOWN_INTENT_MISSES: set[tuple[str, str]] = {
-    ("annuller", "annuller dagens check-in"),
-    ("farvel", "bye for now"),
-    ("farvel", "see ya"),
-    ("genoptag", "jeg er hjemme igen, genoptag"),
-    ("hilsen", "heej"),
-    ("hilsen", "halløjsa"),
-    ("mine_data", "jeg vil downloade mine data"),
-    ("skift_guide", "change to hip"),
-    ("slet", "delete my account"),
-    ("stop", "stop de daglige beskeder"),
-    ("tak", "thanks a lot"),
-}
-
 
 @pytest.mark.parametrize("intent_id", [i.id for i in KB.intents])
-def test_intent_examples_and_tests_reach_the_intent(intent_id: str) -> None:
+def test_intent_tests_reach_the_intent(intent_id: str) -> None:
     intent = next(i for i in KB.intents if i.id == intent_id)
     misses = []
-    for text in [*intent.examples, *intent.tests]:
+    for text in intent.tests:
         decision = MATCHER.decide(text)
-        reached = (decision.kind, decision.intent_id) == ("intent", intent_id)
-        if not reached and (intent_id, text) not in KNOWN_INTENT_MISSES:
+        if (decision.kind, decision.intent_id) != ("intent", intent_id):
             misses.append((text, decision.kind, decision.intent_id, decision.entry_id))
     assert misses == []
 
@@ -271,16 +216,8 @@ def test_the_question_of_a_long_message_is_found_under_its_story() -> None:
     assert decision.entry_id in {"p_faq_duration", "p_duration"}
 
 
-def test_a_story_without_a_question_sentence_is_not_split() -> None:
-    # Only question sentences are weighted up; a plain statement stays one message.
-    whole = MATCHER.rank("Jeg har ondt under ballen. Jeg løber meget.")
-    assert (
-        MATCHER._focused_rank(
-            "Jeg har ondt under ballen. Jeg løber meget.",
-            MATCHER.proc.analyse("Jeg har ondt under ballen. Jeg løber meget."),
-        )
-        == whole
-    )
+def test_a_story_without_a_question_sentence_is_read_whole() -> None:
+    assert question_sentences(MATCHER.proc, "Jeg har ondt under ballen. Jeg løber meget.") == []
 
 
 STORY = (
@@ -298,11 +235,11 @@ def test_the_question_sentence_outweighs_a_story_about_running() -> None:
 
 
 def test_a_bare_question_takes_the_sentence_before_it_along() -> None:
-    terms = MATCHER._question_terms(
-        "Jeg har ondt ved siddeknoglen. Min læge foreslog kortison. Er det en god ide?"
+    found = question_sentences(
+        MATCHER.proc,
+        "Jeg har ondt ved siddeknoglen. Min læge foreslog kortison. Er det en god ide?",
     )
-    assert MATCHER.proc.terms_of("kortison")[0] in terms
-    assert MATCHER.proc.terms_of("siddeknoglen")[0] not in terms
+    assert found == ["Min læge foreslog kortison.", "Er det en god ide?"]
 
 
 def test_a_story_about_another_injury_is_not_answered_by_its_question_alone() -> None:
@@ -314,14 +251,12 @@ def test_a_story_about_another_injury_is_not_answered_by_its_question_alone() ->
     assert MATCHER.decide(text).kind in {"fallback", "clarify"}
 
 
-def test_the_speaker_of_reported_advice_is_background() -> None:
-    a = MATCHER.proc.analyse("Min fysioterapeut nævnte at jeg skulle strække ud")
-    assert MATCHER._speakers(a) == {MATCHER.proc.terms_of("fysioterapeut")[0]}
+def test_reported_advice_does_not_hide_the_question() -> None:
     decision = MATCHER.decide(
         "Jeg har ondt under ballen. Min fysioterapeut sagde at jeg skulle løbe mindre. "
         "Hjælper massage?"
     )
-    assert decision.entry_id == "p_faq_massage"
+    assert decision.entry_id in {"p_faq_massage", "p_massage"}
 
 
 def test_a_guide_named_outright_beats_a_body_part_of_the_other() -> None:
@@ -357,7 +292,7 @@ def test_a_red_flag_in_the_middle_of_a_story_fires() -> None:
 
 
 def test_off_topic_body_parts_count_against_a_match_in_long_messages_too() -> None:
-    off = MATCHER.off_topic
+    off = MATCHER.evidence.off_topic
     assert MATCHER.proc.terms_of("skulder")[0] in off
     assert MATCHER.proc.terms_of("balle")[0] not in off
     assert MATCHER.proc.terms_of("lyske")[0] not in off  # a hip context word
@@ -365,11 +300,3 @@ def test_off_topic_body_parts_count_against_a_match_in_long_messages_too() -> No
     on_topic = MATCHER.decide("Jeg har fået ondt under ballen efter en lang tur." + question)
     off_topic = MATCHER.decide("Jeg har fået ondt i skulderen efter en lang tur." + question)
     assert off_topic.score < on_topic.score
-
-
-def test_a_bare_question_skips_a_contentless_sentence_before_it() -> None:
-    terms = MATCHER._question_terms(
-        "Min datter klager over ondt under numsen når hun sidder i skolen. "
-        "Hun har ikke slået sig. Hvad kan vi gøre?"
-    )
-    assert MATCHER.proc.terms_of("sidder")[0] in terms

@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bot import textproc
+from bot import lemmas
 from bot.ask import shared
+from bot.fold import clean
 from bot.fold import fold as skeleton
 from bot.knowledge import Knowledge, load_knowledge, validate
+from bot.lemmas import build_compact_table, load_compact_table, split_compound
 from bot.settings import PROJECT_ROOT
-from bot.textproc import (
-    TextProcessor,
-    build_compact_table,
-    clean,
-)
+from bot.textproc import TextProcessor
 
 KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
 INTENTS_DIR = PROJECT_ROOT / "intents"
@@ -151,11 +149,11 @@ def test_compounds_split_into_known_parts(proc: TextProcessor, compound: str, pa
 
 def test_split_compound_needs_known_parts() -> None:
     known = {"hase", "sene", "senen", "knæ"}.__contains__
-    assert textproc.split_compound("hasesenen", known, known) == ("hase", "senen")
-    assert textproc.split_compound("xyzsenen", known, known) is None
+    assert split_compound("hasesenen", known, known) == ("hase", "senen")
+    assert split_compound("xyzsenen", known, known) is None
     # Danish linking -s-: "baglårs" + "smerter"
     known2 = {"baglår", "smerter"}.__contains__
-    assert textproc.split_compound("baglårssmerter", known2, known2) == ("baglår", "smerter")
+    assert split_compound("baglårssmerter", known2, known2) == ("baglår", "smerter")
 
 
 # ----------------------------------------------------------------- synonyms
@@ -228,17 +226,15 @@ def test_compact_table_keeps_only_reachable_forms() -> None:
 def test_compact_table_is_cached_and_reused(
     kb: Knowledge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        textproc, "load_full_lemma_table", lambda: {"hasen": "has", "løber": "løbe"}
-    )
-    first = textproc.load_compact_table(kb, tmp_path)
+    monkeypatch.setattr(lemmas, "load_full_lemma_table", lambda: {"hasen": "has", "løber": "løbe"})
+    first = load_compact_table(kb, tmp_path)
     assert list(tmp_path.glob("lemmas-*.json"))
 
     def boom() -> dict[str, str]:
         raise AssertionError("the full table must not be loaded when the cache is warm")
 
-    monkeypatch.setattr(textproc, "load_full_lemma_table", boom)
-    second = textproc.load_compact_table(kb, tmp_path)
+    monkeypatch.setattr(lemmas, "load_full_lemma_table", boom)
+    second = load_compact_table(kb, tmp_path)
     assert second.lemmas == first.lemmas
 
 

@@ -159,3 +159,35 @@ def test_all_problems_at_once_and_cli_exit_code(tree: tuple[Path, Path]) -> None
         check=False,
     )
     assert ok.returncode == 0 and "knowledge OK" in ok.stdout
+
+
+# --------------------------------------------------------------- cross-validation check
+
+
+def test_an_example_that_takes_over_another_entry_is_reported(
+    tree: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An example under the wrong entry passes every schema check; the cross-validation
+    decides it as the entry whose question it really asks, and validate says so."""
+    from bot import validate as validate_cmd
+
+    kdir, idir = tree
+    stolen = "hvor mange måneder tager det før jeg er rask fra hasetendinopati"
+    _edit(
+        kdir / "proximal.yaml",
+        lambda t: t.replace(
+            "    examples:\n", f"    examples:\n      - {stolen}\n", 1
+        ),  # the first entry (the running FAQ) now claims a duration question
+    )
+    kb = load_knowledge(kdir, idir)
+    first = next(iter(kb.entries_of("proximal")))
+    assert stolen in first.examples and first.id == "p_faq_loebe"
+    found = dict(validate_cmd.takeovers(kb, tmp_path / "cache"))
+    assert found.get(stolen) in {"p_faq_duration", "p_duration"}
+
+    lines = validate_cmd.example_lines(tmp_path, [kdir, idir])
+    path, line = lines[stolen]
+    assert path == "knowledge/proximal.yaml"
+    assert (
+        (kdir / "proximal.yaml").read_text(encoding="utf-8").splitlines()[line - 1].endswith(stolen)
+    )

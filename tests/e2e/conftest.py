@@ -29,9 +29,9 @@ BotFactory = Callable[..., BotProcess]
 
 
 @pytest.fixture(scope="session")
-def bot_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One CACHE_DIR for every bot process of the session: the lemma cache is built once."""
-    return tmp_path_factory.mktemp("bot-cache")
+def bot_cache_dir(warm_cache: Path) -> Path:
+    """One CACHE_DIR for every bot process of the session, with the matcher already trained."""
+    return warm_cache
 
 
 @pytest.fixture

@@ -1,0 +1,193 @@
+"""`python -m bot eval`: measure answering, never guess it.
+
+`eval FILE.yaml` scores an eval file (the format of shared/eval/dev.yaml, plus an optional
+`context`: the guide the user already chose). `eval --cv K` cross-validates over the
+knowledge's own examples: the ranker is retrained without each fold and every held-out example
+decided with no guide context and with its own guide chosen. Both print accuracy overall, per
+expected kind, per style (or context) and per guide, then the failing cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.ask import load_all, result
+from bot.knowledge import Knowledge, KnowledgeError
+from bot.matching import Matcher
+from bot.matching.cv import cross_validate, features_of
+from bot.matching.dataset import OOS, phrasings
+from bot.matching.decision import decide
+from bot.settings import SettingsError
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    q: str
+    expect: str
+    guide: str = "any"
+    any_of: tuple[str, ...] = ()
+    style: str = "plain"
+    context: str | None = None  # the guide the user already chose
+
+
+def load_cases(path: Path) -> list[Case]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    return [
+        Case(
+            id=str(raw["id"]),
+            q=str(raw["q"]),
+            expect=str(raw["expect"]),
+            guide=str(raw.get("guide") or "any"),
+            any_of=tuple(str(x) for x in raw.get("any_of") or ()),
+            style=str(raw.get("style") or "plain"),
+            context=raw.get("context") or raw.get("user_guide"),
+        )
+        for raw in data
+    ]
+
+
+def passes(case: Case, out: dict[str, Any]) -> bool:
+    """The scoring rules of shared/DESIGN.md, "Contracts"."""
+    text = str(out["text"]).lower()
+    if case.expect == "red_flag":
+        return "læge" in text
+    if case.expect == "fallback":
+        return out["kind"] in {"fallback", "clarify", "intent"}
+    if case.expect == "answer":
+        if case.guide == "any" and out["kind"] == "clarify":
+            return True
+        if out["kind"] != "answer":
+            return False
+        if case.guide == "any":
+            if out["guide"] not in {"proximal", "distal"}:
+                return False
+        elif out["guide"] != case.guide:
+            return False
+        return any(s.lower() in text for s in case.any_of)
+    return False
+
+
+@dataclass
+class Report:
+    total: int = 0
+    passed: int = 0
+    by_kind: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    by_style: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    by_guide: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # id, message, got
+
+    def add(self, ok: bool, kind: str, style: str, guide: str) -> None:
+        self.total += 1
+        self.passed += ok
+        for table, key in ((self.by_kind, kind), (self.by_style, style), (self.by_guide, guide)):
+            table[key][0] += ok
+            table[key][1] += 1
+
+    @property
+    def accuracy(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+    def kind_accuracy(self, kind: str) -> float:
+        p, t = self.by_kind.get(kind, [0, 0])
+        return p / t if t else 1.0
+
+
+def score_cases(kb: Knowledge, matcher: Matcher, cases: Sequence[Case]) -> Report:
+    report = Report()
+    for case in cases:
+        out = result(kb, matcher, case.q, case.context)
+        ok = passes(case, out)
+        guide = case.guide if case.expect == "answer" else case.expect
+        report.add(ok, case.expect, case.style, guide)
+        if not ok:
+            got = f"{out['kind']} {out['guide']} {out['id']} {out['score']}"
+            context = f" [context {case.context}]" if case.context else ""
+            wanted = f"expected {case.expect} ({case.guide}){context}; got {got}"
+            report.failures.append((case.id, case.q, wanted))
+    return report
+
+
+def cv_report(kb: Knowledge, matcher: Matcher, k: int) -> Report:
+    """K-fold cross-validation over the knowledge's examples, decided as the bot decides."""
+    items = phrasings(kb)
+    held = cross_validate(kb, matcher.proc, items, features_of(matcher.proc, items), k)
+    report = Report()
+    for h in held:
+        d = decide(kb, matcher.fusion, list(h.candidates))
+        item = h.item
+        if item.label == OOS:
+            kind, ok = "fallback", d.kind in {"fallback", "clarify"}
+        elif item.label.startswith("i:"):
+            kind, ok = "intent", d.kind == "intent" and d.intent_id == item.owner
+        else:
+            kind = "answer"
+            by_guide = d.kind == "clarify" and h.context is None
+            ok = d.entry_id == item.owner or (
+                by_guide and item.owner in {c.entry_id for c in d.candidates}
+            )
+        guide = item.guide or kind
+        report.add(ok, kind, f"context {h.context}" if h.context else "no context", guide)
+        if not ok:
+            got = f"{d.kind} {d.entry_id or d.intent_id} {d.score}"
+            report.failures.append((item.owner, item.text, f"[{h.context}] got {got}"))
+    return report
+
+
+def _pct(p: int, t: int) -> str:
+    return f"{100 * p / t:5.1f}% ({p}/{t})" if t else "  n/a"
+
+
+def format_report(report: Report, max_failures: int | None = None) -> str:
+    lines = [f"overall   {_pct(report.passed, report.total)}"]
+    for title, table in (
+        ("by expect", report.by_kind),
+        ("by style", report.by_style),
+        ("by guide", report.by_guide),
+    ):
+        lines += ["", f"{title}:"]
+        lines += [f"  {k:<18} {_pct(*v)}" for k, v in sorted(table.items())]
+    if report.failures:
+        shown = report.failures[:max_failures] if max_failures else report.failures
+        lines += ["", f"failing ({len(report.failures)}):"]
+        for ident, q, got in shown:
+            lines.append(f"  {ident}: {q[:90]!r}")
+            lines.append(f"      {got}")
+        if len(shown) < len(report.failures):
+            lines.append(f"  ... and {len(report.failures) - len(shown)} more")
+    return "\n".join(lines)
+
+
+def eval_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot eval", description="measure answering")
+    parser.add_argument("file", type=Path, nargs="?", help="an eval file (dev.yaml format)")
+    parser.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation instead")
+    parser.add_argument("--failures", type=int, default=None, help="show at most N failures")
+    args = parser.parse_args(list(argv))
+    if (args.file is None) == (args.cv is None):
+        parser.error("give an eval file or --cv K")
+    if args.cv is not None and args.cv < 2:
+        parser.error("--cv needs K >= 2")
+    cases: list[Case] = []
+    if args.file is not None:
+        try:
+            cases = load_cases(args.file)
+        except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+            print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        kb, matcher = load_all()
+    except (KnowledgeError, SettingsError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    report = cv_report(kb, matcher, args.cv) if args.cv else score_cases(kb, matcher, cases)
+    print(format_report(report, args.failures))
+    return 0

@@ -1,0 +1,155 @@
+"""Candidates for a message: the ranker's best classes, resolved to the entries the guide
+context allows, each with the feature row the fusion model scores.
+
+The guide context is the message's own guide words first ("knæ" -> distal), then the user's
+chosen guide, then nothing: parallel entries stay one candidate, and answering it means asking
+which guide was meant.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.knowledge import Knowledge
+from bot.matching.dataset import OOS
+from bot.matching.evidence import Evidence, Message
+from bot.matching.model import Ranker
+
+TOP = 5  # candidates scored per message
+FEATURES = (
+    "score",
+    "margin",
+    "out_of_scope",
+    "behind_best",
+    "cover",
+    "best_phrasing",
+    "answer_cover",
+    "likeness",
+    "unseen",
+    "foreign",
+    "off_topic",
+    "length",
+    "intent",
+    "intent_cover",
+    "intent_best_phrasing",
+    "user_guide",
+    "named_guide",
+    "restricted",
+    "first",
+)
+
+
+@dataclass(frozen=True)
+class Option:
+    label: str
+    entries: tuple[str, ...]  # the class's entries within the allowed guides
+    intent_id: str | None
+    features: np.ndarray
+
+    @property
+    def entry_id(self) -> str | None:
+        """The one entry meant, or None for parallel entries with no guide context."""
+        return self.entries[0] if len(self.entries) == 1 else None
+
+
+class Classes:
+    """Which entries and intents each ranker class stands for."""
+
+    def __init__(self, kb: Knowledge, ranker: Ranker) -> None:
+        self.kb = kb
+        self.labels = ranker.classes
+        self.oos = self.labels.index(OOS) if OOS in self.labels else -1
+        by_label: dict[str, list[str]] = {}
+        for eid, e in kb.entries.items():
+            label = f"t:{e.topic}" if e.topic else f"e:{eid}"
+            by_label.setdefault(label, []).append(eid)
+        self.entries = by_label
+
+    def resolve(
+        self, label: str, guides: set[str], prefer: Sequence[set[str]] = ()
+    ) -> tuple[tuple[str, ...], str | None]:
+        """The class's entries in the allowed guides; of parallel entries, those of the first
+        preferred guide set that picks exactly one (the message's own guide words, then the
+        user's guide)."""
+        if label.startswith("i:"):
+            return (), label[2:]
+        found = tuple(e for e in self.entries.get(label, ()) if self.kb.entry_guide[e] in guides)
+        if len(found) > 1:
+            for wanted in prefer:
+                picked = tuple(e for e in found if self.kb.entry_guide[e] in wanted)
+                if len(picked) == 1:
+                    return picked, None
+        return found, None
+
+
+def allowed_guides(kb: Knowledge, m: Message, user_guide: str | None) -> set[str]:
+    """The user's guide and the guides the message names ("hip thrust" from a proximal user
+    is still a proximal exercise: the content decides between them); with no user guide the
+    named ones, else a weak hint, else all."""
+    if user_guide in kb.guides:
+        return {user_guide, *m.named}
+    if m.named:
+        return set(m.named)
+    if len(m.hinted) == 1:
+        return set(m.hinted)
+    return set(kb.guides)
+
+
+def options(
+    classes: Classes,
+    evidence: Evidence,
+    scores: np.ndarray,
+    m: Message,
+    user_guide: str | None,
+) -> list[Option]:
+    kb = classes.kb
+    guides = allowed_guides(kb, m, user_guide)
+    restricted = float(len(guides) < len(kb.guides))
+    # Of parallel answers, the guide the message names wins, then the user's.
+    prefer = [set(m.named), {user_guide} if user_guide else set()]
+    order = np.argsort(-scores, kind="stable")
+    picked: list[tuple[int, tuple[str, ...], str | None]] = []
+    for n in order.tolist():
+        if n == classes.oos:
+            continue
+        entries, intent = classes.resolve(classes.labels[n], guides, prefer)
+        if entries or intent:
+            picked.append((n, entries, intent))
+            if len(picked) == TOP + 1:
+                break
+    best_all = float(scores.max()) if len(scores) else 0.0
+    oos = float(scores[classes.oos]) if classes.oos >= 0 else -1.0
+    out: list[Option] = []
+    for pos, (n, entries, intent) in enumerate(picked[:TOP]):
+        s = float(scores[n])
+        after = float(scores[picked[pos + 1][0]]) if pos + 1 < len(picked) else s - 1.0
+        before = float(scores[picked[pos - 1][0]]) if pos else after
+        label = classes.labels[n]
+        entry = entries[0] if entries else None
+        cand_guides = {kb.entry_guide[e] for e in entries}
+        support = evidence.support(m, label, entry)
+        row = (
+            s,
+            s - (after if pos == 0 else before),
+            oos,
+            best_all - s,
+            *support,
+            m.unseen,
+            m.foreign,
+            m.off_topic,
+            math.log1p(m.size),
+            float(intent is not None),
+            # Small talk must be most of the message ("tak, men hvor længe varer det?" is not).
+            support[0] if intent is not None else 0.0,
+            support[1] if intent is not None else 0.0,
+            float(user_guide in cand_guides),
+            float(bool(cand_guides & (m.named or m.hinted))),
+            restricted,
+            float(pos == 0),
+        )
+        out.append(Option(label, entries, intent, np.array(row, dtype=np.float64)))
+    return out

@@ -1,0 +1,102 @@
+"""Cross-validation over the knowledge's own examples: retrain the ranker without a fold, then
+decide every held-out example as the bot would, with no guide context and with the user's
+guide set to the example's own guide (parallel entries count as right for their class).
+
+Its rows fit the fusion model (fusion.py); its decisions are what `eval --cv` prints and what
+`validate` reports as examples the bot would answer with another entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.knowledge import Knowledge
+from bot.matching.candidates import Classes, Option, allowed_guides, options
+from bot.matching.dataset import OOS, Phrasing, split
+from bot.matching.evidence import Evidence
+from bot.matching.features import Vectorizer, raw_features
+from bot.matching.fusion import Rows
+from bot.matching.model import Rankers, Sparse, rows_matrix
+from bot.matching.vectors import message_vector
+from bot.textproc import TextProcessor
+
+Feats = tuple[Counter[str], Counter[str]]
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One held-out example decided by a model that never saw it."""
+
+    item: Phrasing
+    context: str | None  # the user's guide in this trial
+    candidates: tuple[Option, ...]
+    rows: Rows
+
+
+def _contexts(kb: Knowledge, item: Phrasing) -> list[str | None]:
+    if item.guide is not None:
+        return [None, item.guide]
+    # Intents and out-of-scope messages come from users with and without a guide.
+    guides = sorted(kb.guides)
+    pick = int(hashlib.sha1(item.text.encode()).hexdigest(), 16) % len(guides)
+    return [None, guides[pick]]
+
+
+def _right(c: Option, item: Phrasing, context: str | None) -> bool:
+    if item.label == OOS or c.label != item.label:
+        return False
+    if c.intent_id is not None or context is None:
+        return True
+    return item.owner in c.entries
+
+
+def cross_validate(
+    kb: Knowledge,
+    proc: TextProcessor,
+    items: Sequence[Phrasing],
+    feats: Sequence[Feats],
+    k: int,
+    vectors: Sequence[Sparse] | None = None,
+    vectorizer: Vectorizer | None = None,
+) -> list[HeldOut]:
+    # One vocabulary and IDF for all folds (they use no labels); the classifier and the
+    # lemma evidence are rebuilt without the held-out fold.
+    if vectorizer is None or vectors is None:
+        vectorizer = Vectorizer.fit(feats)
+        vectors = [vectorizer.vector(f) for f in feats]
+    x = rows_matrix(vectors, len(vectorizer.columns))
+    base = Evidence(kb, proc, ())
+    out: list[HeldOut] = []
+    for train, test in split(list(items), k):
+        rankers = Rankers.train(
+            vectorizer,
+            x[train],
+            [items[i].label for i in train],
+            [items[i].guide for i in train],
+            sorted(kb.guides),
+        )
+        evidence = base.with_phrasings([items[i] for i in train])
+        classes = {s: Classes(kb, r) for s, r in rankers.by_scope.items()}
+        for i in test:
+            item = items[i]
+            a = proc.analyse(item.text)
+            m = evidence.message(a)
+            vec = message_vector(vectorizer, proc, item.text, a, vectors[i])
+            for context in _contexts(kb, item):
+                ranker = rankers.scope(allowed_guides(kb, m, context))
+                scope_classes = next(c for s, c in classes.items() if rankers.by_scope[s] is ranker)
+                cands = options(scope_classes, evidence, ranker.scores(vec), m, context)
+                feats_m = np.vstack([c.features for c in cands]) if cands else np.zeros((0, 0))
+                right = np.array([_right(c, item, context) for c in cands], dtype=bool)
+                rows = Rows(feats_m, right, item.label == OOS)
+                out.append(HeldOut(item, context, tuple(cands), rows))
+    return out
+
+
+def features_of(proc: TextProcessor, items: Sequence[Phrasing]) -> list[Feats]:
+    return [raw_features(p.text, proc.analyse(p.text)) for p in items]

@@ -1,0 +1,177 @@
+"""The lemma and fuzzy evidence beside the ranker's score: how much of a message an answer's
+phrasings explain (spaCy lemmas, IDF-weighted), how alike they read (rapidfuzz), how much of
+the message the knowledge has never seen, off-topic body parts, and which guide it names.
+
+These are measurements, not decisions: the fusion model (fusion.py) learns what they are worth.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from bot.knowledge import Knowledge
+from bot.matching.dataset import OOS, Phrasing
+from bot.textproc import Analysis, TextProcessor, find_phrase
+
+
+@dataclass(frozen=True)
+class Message:
+    """What the evidence needs of one message, computed once."""
+
+    analysis: Analysis
+    terms: frozenset[str]
+    weight: dict[str, float]
+    total: float
+    unseen: float  # share of the message's weight no phrasing uses
+    foreign: float  # share of its weight the knowledge never wrote at all
+    off_topic: float  # share of its weight that names a body part no entry speaks of
+    size: int  # content words
+    named: frozenset[str]  # guides the message names by their context words
+    hinted: frozenset[str]  # guides only its weak context words point to
+
+
+class Evidence:
+    """Built from the phrasings a ranker was trained on (per fold when cross-validating)."""
+
+    def __init__(self, kb: Knowledge, proc: TextProcessor, items: Sequence[Phrasing]) -> None:
+        self.kb = kb
+        self.proc = proc
+        self.text_bags = {
+            eid: frozenset(proc.analyse(e.text).terms) for eid, e in kb.entries.items()
+        }
+        self.written_by_guides = {t for text in _written(kb) for t in proc.analyse(text).terms}
+        self.context = {g.id: self._phrases(g.context_words) for g in kb.guides.values()}
+        self.weak_context = {g.id: self._phrases(g.weak_context_words) for g in kb.guides.values()}
+        # Context words that name the guide itself ("distal" in "Distal hasetendinopati").
+        self.name_context: dict[str, list[tuple[str, ...]]] = {}
+        for g in kb.guides.values():
+            title = frozenset(proc.analyse(g.title).vocabulary)
+            self.name_context[g.id] = [p for p in self.context[g.id] if set(p) <= title]
+        self._learn(items)
+
+    def with_phrasings(self, items: Sequence[Phrasing]) -> Evidence:
+        """The same evidence over other phrasings (a cross-validation fold)."""
+        other = copy.copy(self)
+        other._learn(items)
+        return other
+
+    def _learn(self, items: Sequence[Phrasing]) -> None:
+        proc = self.proc
+        docs: dict[str, list[frozenset[str]]] = defaultdict(list)
+        strings: dict[str, list[str]] = defaultdict(list)
+        # Words written anywhere the model learns from: a held-out example's own words must
+        # not count as known, or cross-validation would teach that known words mean in scope.
+        self.written = set(self.written_by_guides)
+        for p in items:
+            self.written.update(proc.analyse(p.text).terms)
+            if p.label == OOS:
+                continue
+            a = proc.analyse(p.text)
+            terms = frozenset(a.all_terms if p.label.startswith("i:") else a.terms)
+            if terms:
+                docs[p.label].append(terms)
+                strings[p.label].append(a.normalized)
+        self.docs = dict(docs)
+        self.strings = dict(strings)
+        self.bags = {label: frozenset().union(*ds) for label, ds in self.docs.items()}
+        df: dict[str, int] = defaultdict(int)
+        for bag in self.bags.values():
+            for t in bag:
+                df[t] += 1
+        n = max(len(self.bags), 1)
+        self.idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
+        self.idf_unseen = math.log((n + 1) / 0.5)
+        said = set(self.idf) | {t for bag in self.text_bags.values() for t in bag}
+        said.update(t for phrases in self.context.values() for p in phrases for t in p)
+        # Body parts and injuries the synonyms name but no entry speaks of ("skulder").
+        self.off_topic = (
+            frozenset(
+                t for canon in self.kb.synonyms for t in proc.terms_of(canon) if t not in said
+            )
+            - proc.stop
+        )
+
+    def _phrases(self, words: Sequence[str]) -> list[tuple[str, ...]]:
+        return [seq for w in words if (seq := self.proc.terms_of(w))]
+
+    # ------------------------------------------------------------------ messages
+
+    def message(self, a: Analysis) -> Message:
+        # A compound nobody wrote ("siddeknoglesmerter") counts by its parts alone.
+        drop = {t.term for t in a.tokens if t.parts and t.term not in self.idf}
+        terms = frozenset(t for t in a.terms if t not in drop)
+        weight = {t: self.idf.get(t, self.idf_unseen) for t in terms}
+        total = sum(weight.values())
+
+        def share(ts: Iterable[str]) -> float:
+            return sum(weight[t] for t in ts) / total if total else 0.0
+
+        return Message(
+            analysis=a,
+            terms=terms,
+            weight=weight,
+            total=total,
+            unseen=share([t for t in terms if t not in self.idf]),
+            foreign=share([t for t in terms if t not in self.idf and t not in self.written]),
+            off_topic=share(terms & self.off_topic),
+            size=a.content_count,
+            named=frozenset(self.named_guides(a)),
+            hinted=frozenset(self._find(a, self.weak_context)),
+        )
+
+    def named_guides(self, a: Analysis) -> set[str]:
+        """Guides the message points to by context words; when several, the ones named by
+        their own name ("distal" beats "balle")."""
+        named = self._find(a, self.context)
+        if len(named) > 1:
+            by_name = self._find(a, self.name_context)
+            return by_name if len(by_name) == 1 else named
+        return named
+
+    @staticmethod
+    def _find(a: Analysis, table: dict[str, list[tuple[str, ...]]]) -> set[str]:
+        return {
+            gid
+            for gid, phrases in table.items()
+            if any(p[0] in a.vocabulary and find_phrase(a.tokens, p) for p in phrases)
+        }
+
+    # ------------------------------------------------------------------ candidates
+
+    def support(self, m: Message, label: str, entry_id: str | None) -> tuple[float, ...]:
+        """(cover, best phrasing overlap, answer-text cover, fuzzy likeness) of one class."""
+        if not m.total:
+            return (0.0, 0.0, 0.0, 0.0)
+        bag = self.bags.get(label, frozenset())
+        w = m.weight
+        cover = sum(w[t] for t in m.terms & bag) / m.total
+        text = self.text_bags.get(entry_id or "", frozenset())
+        text_cover = sum(w[t] for t in m.terms & text) / m.total
+        best = 0.0
+        best_i = -1
+        for i, d in enumerate(self.docs.get(label, ())):
+            inter = m.terms & d
+            if not inter:
+                continue
+            ov = sum(w[t] for t in inter)
+            union = m.total + sum(self.idf.get(t, self.idf_unseen) for t in d - m.terms)
+            if ov / union > best:
+                best, best_i = ov / union, i
+        like = 0.0
+        if best_i >= 0:
+            like = fuzz.token_sort_ratio(m.analysis.normalized, self.strings[label][best_i]) / 100
+        return (cover, best, text_cover, like)
+
+
+def _written(kb: Knowledge) -> list[str]:
+    """What the knowledge writes besides its phrasings: guides, titles, answers, keywords."""
+    texts = list(kb.guide_texts.values())
+    for e in kb.entries.values():
+        texts += [e.title, e.text, *e.keywords]
+    return texts

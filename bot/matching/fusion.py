@@ -1,0 +1,168 @@
+"""The one calibrated decision: a logistic regression over the candidate features
+(candidates.FEATURES) gives the probability that a candidate is the right reply, and two
+thresholds on it choose answer, clarify or fallback.
+
+Weights and thresholds are fitted on cross-validated predictions of the knowledge's own
+examples and of the out-of-scope examples (cv.py), never by hand and never to an eval file.
+The thresholds maximise the expected value of a reply, where a wrong confident answer costs as
+much as a right one gains and an honest fallback costs nothing (VALUE below).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.matching.candidates import FEATURES
+
+# The value of each outcome: the product's judgement of what helps a runner, not a fit.
+VALUE = {
+    "right_answer": 1.0,
+    "wrong_answer": -1.0,
+    "clarify_with_right": 0.5,
+    "clarify_without": 0.0,
+    "fallback_answerable": 0.0,
+    "fallback_out_of_scope": 1.0,
+}
+# Out-of-scope messages as a share of what runners send (the prior the thresholds assume).
+OUT_OF_SCOPE_SHARE = 0.2
+GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One message's candidates as the fusion sees them: features and which is right."""
+
+    features: np.ndarray  # (candidates, FEATURES)
+    right: np.ndarray  # bool per candidate
+    out_of_scope: bool
+
+
+@dataclass(frozen=True)
+class Fusion:
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    answer_at: float
+    clarify_at: float
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        if features.size == 0:
+            return np.zeros(0)
+        z = ((features - self.mean) / self.scale) @ self.coef + self.intercept
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return out
+
+    def outcome(self, p: np.ndarray) -> str:
+        """answer, clarify or fallback for a message whose candidates have probabilities p."""
+        if p.size == 0:
+            return "fallback"
+        top = np.sort(p)[::-1]
+        if top[0] >= self.answer_at:
+            return "answer"
+        if top[:3].sum() >= self.clarify_at and len(top) > 1:
+            return "clarify"
+        return "fallback"
+
+    @classmethod
+    def fit(cls, messages: Sequence[Rows]) -> Fusion:
+        from sklearn.linear_model import LogisticRegression
+
+        x = np.vstack([m.features for m in messages if len(m.features)])
+        y = np.concatenate([m.right for m in messages if len(m.features)])
+        weights = _message_weights(messages)
+        w = np.concatenate(
+            [
+                np.full(len(m.features), wt)
+                for m, wt in zip(messages, weights, strict=True)
+                if len(m.features)
+            ]
+        )
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        scale[scale == 0] = 1.0
+        model = LogisticRegression(max_iter=1000)  # scikit-learn's default C=1
+        model.fit((x - mean) / scale, y, sample_weight=w)
+        fusion = cls(mean, scale, model.coef_[0], float(model.intercept_[0]), 0.5, 1.0)
+        answer_at, clarify_at = _thresholds(fusion, messages, weights)
+        return cls(fusion.mean, fusion.scale, fusion.coef, fusion.intercept, answer_at, clarify_at)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "features": FEATURES,
+                "mean": self.mean.tolist(),
+                "scale": self.scale.tolist(),
+                "coef": self.coef.tolist(),
+                "intercept": self.intercept,
+                "answer_at": self.answer_at,
+                "clarify_at": self.clarify_at,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> Fusion:
+        d = json.loads(raw)
+        if tuple(d["features"]) != FEATURES:
+            raise ValueError("fusion was fitted on other features")
+        return cls(
+            np.array(d["mean"]),
+            np.array(d["scale"]),
+            np.array(d["coef"]),
+            float(d["intercept"]),
+            float(d["answer_at"]),
+            float(d["clarify_at"]),
+        )
+
+
+def _message_weights(messages: Sequence[Rows]) -> list[float]:
+    """Out-of-scope messages weigh OUT_OF_SCOPE_SHARE of the total, whatever their count."""
+    n_out = sum(m.out_of_scope for m in messages)
+    n_in = len(messages) - n_out
+    if not n_out or not n_in:
+        return [1.0] * len(messages)
+    w_out = OUT_OF_SCOPE_SHARE * n_in / ((1 - OUT_OF_SCOPE_SHARE) * n_out)
+    return [w_out if m.out_of_scope else 1.0 for m in messages]
+
+
+def value(outcome: str, rows: Rows, p: np.ndarray) -> float:
+    """What one decision is worth for one message."""
+    if outcome == "fallback":
+        return VALUE["fallback_out_of_scope" if rows.out_of_scope else "fallback_answerable"]
+    order = np.argsort(-p, kind="stable")
+    if outcome == "answer":
+        return VALUE["right_answer" if rows.right[order[0]] else "wrong_answer"]
+    return VALUE["clarify_with_right" if rows.right[order[:3]].any() else "clarify_without"]
+
+
+def _thresholds(
+    fusion: Fusion, messages: Sequence[Rows], weights: Sequence[float]
+) -> tuple[float, float]:
+    probs = [fusion.probability(m.features) for m in messages]
+    tops = np.array([np.sort(p)[::-1][0] if p.size else 0.0 for p in probs])
+    sums = np.array([np.sort(p)[::-1][:3].sum() if p.size > 1 else 0.0 for p in probs])
+    w = np.asarray(weights)
+    v_answer = np.array(
+        [value("answer", m, p) if p.size else 0.0 for m, p in zip(messages, probs, strict=True)]
+    )
+    v_clarify = np.array(
+        [
+            value("clarify", m, p) if p.size > 1 else 0.0
+            for m, p in zip(messages, probs, strict=True)
+        ]
+    )
+    v_fallback = np.array([value("fallback", m, p) for m, p in zip(messages, probs, strict=True)])
+    best = (-np.inf, 0.5, 1.0)
+    for a in GRID:
+        answered = tops >= a
+        for c in (*GRID[a < GRID], 3.0):  # 3.0: never clarify
+            clarified = ~answered & (sums >= c)
+            total = np.where(answered, v_answer, np.where(clarified, v_clarify, v_fallback))
+            score = float((total * w).sum())
+            if score > best[0] + 1e-9:
+                best = (score, float(a), float(c))
+    return best[1], best[2]

@@ -1,0 +1,173 @@
+"""The matcher: red flags first, then the learned ranker's candidates, weighed by the fusion
+model into one decision. Built once per Knowledge (a reload builds a new one).
+
+Everything learned is cached under the settings' cache folder, keyed by the knowledge's
+fingerprint: a warm start loads numpy arrays and never imports scikit-learn; the first start
+after a YAML change trains the ranker, cross-validates it and fits the fusion model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from bot.knowledge import Knowledge
+from bot.matching.candidates import Classes, allowed_guides, options
+from bot.matching.cv import HeldOut, cross_validate, features_of
+from bot.matching.dataset import phrasings
+from bot.matching.decision import Decision, decide
+from bot.matching.evidence import Evidence
+from bot.matching.features import Vectorizer
+from bot.matching.fusion import Fusion
+from bot.matching.model import Rankers, rows_matrix
+from bot.matching.red_flags import RedFlags
+from bot.matching.vectors import message_vector
+from bot.textproc import Analysis, TextProcessor, build_processor, save_analyses
+
+log = logging.getLogger(__name__)
+
+MODEL_VERSION = "1"
+FOLDS = 3  # the cross-validation the fusion model is fitted on (eval --cv K may use more)
+MAX_CHARS = 1500  # the question is rarely after 1,500 characters
+CACHE_SIZE = 4096
+
+
+def clip(text: str) -> str:
+    return text[:MAX_CHARS] if isinstance(text, str) else ""
+
+
+class Matcher:
+    def __init__(
+        self,
+        kb: Knowledge,
+        proc: TextProcessor,
+        rankers: Rankers,
+        fusion: Fusion,
+        held_out: list[dict[str, str | None]] | None = None,
+    ) -> None:
+        self.kb = kb
+        self.proc = proc
+        self.rankers = rankers
+        self.fusion = fusion
+        self.evidence = Evidence(kb, proc, phrasings(kb))
+        self.classes = {id(r): Classes(kb, r) for r in rankers.by_scope.values()}
+        self.flags = RedFlags(kb, proc)
+        self.held_out = held_out or []
+        self._cache: dict[tuple[str, str | None], Decision] = {}
+
+    @classmethod
+    def build(cls, kb: Knowledge, cache_dir: Path | None = None) -> Matcher:
+        proc = build_processor(kb, cache_dir)
+        folder = _folder(kb, cache_dir)
+        matcher: Matcher | None = None
+        if folder is not None and (folder / "heldout.json").exists():
+            try:
+                rankers = Rankers.load(folder)
+                fusion = Fusion.from_json((folder / "fusion.json").read_text(encoding="utf-8"))
+                held = json.loads((folder / "heldout.json").read_text(encoding="utf-8"))
+                matcher = cls(kb, proc, rankers, fusion, held)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("matching cache unreadable, rebuilding: %s", exc)
+        if matcher is None:
+            matcher = cls.train(kb, proc)
+            if folder is not None:
+                _save(matcher, folder)
+        save_analyses(proc)
+        return matcher
+
+    @classmethod
+    def train(cls, kb: Knowledge, proc: TextProcessor, folds: int = FOLDS) -> Matcher:
+        items = phrasings(kb)
+        feats = features_of(proc, items)
+        vectorizer = Vectorizer.fit(feats)
+        vectors = [vectorizer.vector(f) for f in feats]
+        held = cross_validate(kb, proc, items, feats, folds, vectors, vectorizer)
+        fusion = Fusion.fit([h.rows for h in held])
+        x = rows_matrix(vectors, len(vectorizer.columns))
+        labels = [p.label for p in items]
+        guides = [p.guide for p in items]
+        rankers = Rankers.train(vectorizer, x, labels, guides, sorted(kb.guides))
+        matcher = cls(kb, proc, rankers, fusion)
+        matcher.held_out = [_summary(kb, fusion, h) for h in held]
+        return matcher
+
+    # ------------------------------------------------------------------ deciding
+
+    def red_flags(self, text: str) -> tuple[str, ...]:
+        return self.flags.find(self.proc.analyse(clip(text)))
+
+    def decide(self, text: str, guide: str | None = None) -> Decision:
+        """The decision for one message (cached as long as this Matcher lives)."""
+        key = (clip(text), guide)
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            hit = self._cache[key] = self._decide(key[0], guide)
+        return hit
+
+    def _decide(self, text: str, guide: str | None) -> Decision:
+        a = self.proc.analyse(text)
+        flags = self.flags.find(a)
+        m = self.evidence.message(a)
+        if not m.terms and not a.all_terms:
+            return decide(self.kb, self.fusion, [], flags)
+        ranker = self.rankers.scope(allowed_guides(self.kb, m, guide))
+        vec = message_vector(self.rankers.vectorizer, self.proc, text, a)
+        opts = options(self.classes[id(ranker)], self.evidence, ranker.scores(vec), m, guide)
+        decision = decide(self.kb, self.fusion, opts, flags)
+        if decision.kind == "intent" and (rest := _after_first_clause(a)):
+            # Small talk before a question ("tak, men hvor længe varer det?"): the question.
+            answer = self._decide(rest, guide)
+            if answer.kind in {"answer", "red_flag"}:
+                return answer
+        return decision
+
+
+def _after_first_clause(a: Analysis) -> str:
+    first = a.tokens[0].clause if a.tokens else 0
+    return " ".join(t.text for t in a.tokens if t.clause != first)
+
+
+def _summary(kb: Knowledge, fusion: Fusion, h: HeldOut) -> dict[str, str | None]:
+    d = decide(kb, fusion, list(h.candidates))
+    return {
+        "text": h.item.text,
+        "owner": h.item.owner,
+        "label": h.item.label,
+        "context": h.context,
+        "kind": d.kind,
+        "entry": d.entry_id,
+        "intent": d.intent_id,
+        "guide": d.guide,
+    }
+
+
+def _folder(kb: Knowledge, cache_dir: Path | None) -> Path | None:
+    if cache_dir is None:
+        return None
+    return cache_dir / f"matcher-{MODEL_VERSION}-{kb.fingerprint or 'nofp'}"
+
+
+def _save(matcher: Matcher, folder: Path) -> None:
+    """Written to a new folder and renamed into place, so a reader never sees half of it;
+    the folders of older knowledge are removed (they are never read again)."""
+    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        matcher.rankers.save(tmp)
+        (tmp / "fusion.json").write_text(matcher.fusion.to_json(), encoding="utf-8")
+        held = json.dumps(matcher.held_out, ensure_ascii=False)
+        (tmp / "heldout.json").write_text(held, encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(tmp, ignore_errors=True)  # another process got there first
+        else:
+            tmp.rename(folder)
+        for old in folder.parent.glob("matcher-*"):
+            if old != folder and not old.name.endswith(".tmp"):
+                shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        log.warning("could not write the matching cache: %s", exc)
