@@ -23,30 +23,9 @@ from bot import vocabulary
 from bot.vocabulary import Vocabulary
 
 TELEGRAM_TEXT_LIMIT = 4096
-CALLBACK_DATA_LIMIT = 64
 ID_PATTERN = r"^[a-z0-9_.]+$"
 # Longest id that still fits a callback payload such as "fb:+:<id>" or "pick:<id>".
 MAX_ID_BYTES = 40
-
-ACTIONS = frozenset(
-    {
-        "reply",  # answer with the intent's own reply text
-        "start",  # onboarding
-        "help",
-        "start_checkin",
-        "cancel",
-        "history",
-        "set_reminder",
-        "pause_reminders",
-        "resume_reminders",
-        "stop_reminders",
-        "export_data",
-        "delete_data",
-        "change_guide",
-        "privacy",
-    }
-)
-
 
 _M = TypeVar("_M", bound=BaseModel)
 # libyaml's loader is ~15x faster than the pure-Python one (start-up time); same results.
@@ -202,18 +181,13 @@ class TrafficLight(_Model):
 
 class Intent(_Model):
     id: str = Field(pattern=ID_PATTERN, max_length=MAX_ID_BYTES)
-    action: str
+    action: str = Field(pattern=ID_PATTERN)
     reply: str | None = None
     examples: list[str] = Field(min_length=2)
     tests: list[str] = Field(default_factory=list)
     not_tests: list[str] = Field(default_factory=list)
 
-    @field_validator("action")
-    @classmethod
-    def _known_action(cls, value: str) -> str:
-        if value not in ACTIONS:
-            raise ValueError(f"unknown action {value!r}; use one of {sorted(ACTIONS)}")
-        return value
+    # A command's action from bot/dialogs/commands.py, or "reply"; checked by bot/references.py.
 
 
 @dataclass(frozen=True)
@@ -221,9 +195,11 @@ class Problem:
     path: str
     line: int
     message: str
+    warning: bool = False  # worth a look, but the knowledge is still usable
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
+        kind = "warning: " if self.warning else ""
+        return f"{self.path}:{self.line}: {kind}{self.message}"
 
 
 class KnowledgeError(Exception):
@@ -641,7 +617,7 @@ def _load_vocabulary(out: _Collector, kdir: Path) -> Vocabulary:
             if name in vocabulary.LISTS:
                 words = value if isinstance(value, list) else None
                 if words and any(isinstance(w, bool) for w in words):
-                    out.add(doc.rel, line, f"{name}: YAML read a word as yes/no; quote it: \"no\"")
+                    out.add(doc.rel, line, f'{name}: YAML read a word as yes/no; quote it: "no"')
                     continue
                 if not words or not all(isinstance(w, str) and w.strip() for w in words):
                     out.add(doc.rel, line, f"{name}: must be a non-empty list of words")
@@ -796,6 +772,16 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
         out_of_scope=out_of_scope,
         fingerprint=_fingerprint(root, kdir, idir),
     )
+
+
+def load_vocabulary(knowledge_dir: Path) -> Vocabulary:
+    """Only the word lists of knowledge/lang/ (for tools and tests that need no more)."""
+    kdir = knowledge_dir.resolve()
+    out = _Collector(kdir.parent)
+    vocab = _load_vocabulary(out, kdir)
+    if out.problems:
+        raise KnowledgeError(out.problems)
+    return vocab
 
 
 def validate(knowledge_dir: Path, intents_dir: Path) -> list[Problem]:

@@ -51,6 +51,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot import protocol
 from bot.knowledge import Knowledge
 from bot.replies import Button, Reply
 from bot.schedule import local_date, next_due
@@ -250,15 +251,33 @@ class _Job:
     chat_id: int
     delivery_id: int
     day: date
+    local_hour: int  # the user's wall-clock hour at the claim: the greeting
 
 
-def reminder_reply(kb: Knowledge) -> Reply:
+# The reminder's buttons, as the second field of a `rem:` press.
+BUTTON_CHECKIN = "ci"
+BUTTON_SNOOZE = "snooze"
+# (first hour, greeting) by the user's wall clock: the reminder greets by the time of day.
+GREETINGS = ((0, "night"), (5, "morning"), (10, "day"), (17, "evening"), (22, "night"))
+
+
+def greeting_key(hour: int) -> str:
+    """The text key of the greeting for a local hour (0-23)."""
+    part = next(name for start, name in reversed(GREETINGS) if hour >= start)
+    return f"reminder_greeting_{part}"
+
+
+def reminder_reply(kb: Knowledge, local_hour: int) -> Reply:
+    """The reminder as the user sees it at `local_hour` on their own clock."""
+    checkin = protocol.encode(protocol.REMINDER, BUTTON_CHECKIN)
+    snooze = protocol.encode(protocol.REMINDER, BUTTON_SNOOZE)
+    text = kb.text("reminder_message", greeting=kb.text(greeting_key(local_hour)))
     return Reply(
-        kb.text("reminder_message"),
+        text,
         (
             (
-                Button(kb.text("reminder_checkin_button"), "rem:ci"),
-                Button(kb.text("reminder_snooze_button"), "rem:snooze"),
+                Button(kb.text("reminder_checkin_button"), checkin),
+                Button(kb.text("reminder_snooze_button"), snooze),
             ),
         ),
     )
@@ -281,7 +300,6 @@ async def dispatch_due(
     so leases stay honest during a long run while tests keep a controlled clock.
     """
     stats = DispatchStats()
-    reply = reminder_reply(kb)
     started = monotonic_time.monotonic()
     queue: asyncio.Queue[tuple[_Job, float] | None] = asyncio.Queue()
     low = asyncio.Event()
@@ -317,7 +335,7 @@ async def dispatch_due(
         while (item := await queue.get()) is not None:
             if queue.qsize() <= concurrency:
                 low.set()
-            await _deliver(db, reply, send, clock, worker_id, item[0], item[1], stats)
+            await _deliver(db, kb, send, clock, worker_id, item[0], item[1], stats)
 
     await _run_all([produce(), *(consume() for _ in range(max(1, concurrency)))])
     return stats
@@ -422,7 +440,16 @@ def _prepare(
             pending.append((r, user.chat_id or uid, delivery))
         try:
             s.flush()
-            jobs = [_Job(r.user_id, chat, d.id, due_day[r.user_id]) for r, chat, d in pending]
+            jobs = [
+                _Job(
+                    r.user_id,
+                    chat,
+                    d.id,
+                    due_day[r.user_id],
+                    now.astimezone(_zone(r.timezone)).hour,
+                )
+                for r, chat, d in pending
+            ]
             s.commit()
         except IntegrityError:
             # Another worker recorded one of these deliveries first (only possible if
@@ -442,7 +469,7 @@ def _new_snooze(reminder: Reminder, delivery: ReminderDelivery) -> bool:
 
 async def _deliver(
     db: Database,
-    reply: Reply,
+    kb: Knowledge,
     send: Sender,
     clock: Callable[[], datetime],
     worker_id: str,
@@ -455,7 +482,7 @@ async def _deliver(
         stats.deferred += 1
         return
     try:
-        message_id = await send(job.chat_id, reply)
+        message_id = await send(job.chat_id, reminder_reply(kb, job.local_hour))
     except RecipientBlocked:
         await asyncio.to_thread(_mark_blocked, db, worker_id, job, clock())
         stats.blocked += 1

@@ -391,12 +391,12 @@ def test_reload_is_for_admins_and_keeps_old_knowledge_on_error(
     user.say("/reload")
     assert user.text() == engine.kb.text("not_admin")
     before = engine.kb
-    (kdir / "texts" / "engine.yaml").write_text("help: [unclosed\n", encoding="utf-8")
+    (kdir / "texts" / "dialogue.yaml").write_text("help: [unclosed\n", encoding="utf-8")
     admin.say("/reload")
     assert engine.kb is before
-    assert "texts/engine.yaml:" in admin.text() and "YAML" in admin.text()
-    shutil.copy(KNOWLEDGE / "texts" / "engine.yaml", kdir / "texts" / "engine.yaml")
-    with (kdir / "texts" / "engine.yaml").open("a", encoding="utf-8") as fh:
+    assert "texts/dialogue.yaml:" in admin.text() and "YAML" in admin.text()
+    shutil.copy(KNOWLEDGE / "texts" / "dialogue.yaml", kdir / "texts" / "dialogue.yaml")
+    with (kdir / "texts" / "dialogue.yaml").open("a", encoding="utf-8") as fh:
         fh.write('\nreload_probe: "ny tekst"\n')
     admin.say("/reload")
     assert engine.kb is not before and engine.kb.text("reload_probe") == "ny tekst"

@@ -235,7 +235,9 @@ def test_reminder_has_checkin_and_snooze_buttons_and_goes_to_the_chat(
     run(database, kb, send, utc(2026, 6, 10, 5, 30))
     [(chat_id, reply)] = send.sent
     assert chat_id == chat_of(1)
-    assert reply.text == kb.text("reminder_message")
+    # 05:30 UTC is 07:30 in Copenhagen: a morning greeting
+    greeting = kb.text("reminder_greeting_morning")
+    assert reply.text == kb.text("reminder_message", greeting=greeting)
     [row] = reply.buttons
     assert [(b.label, b.data) for b in row] == [
         (kb.text("reminder_checkin_button"), "rem:ci"),

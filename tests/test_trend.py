@@ -35,6 +35,7 @@ def kb(tmp_path_factory: pytest.TempPathFactory) -> Knowledge:
     (kdir / "texts").mkdir(parents=True)
     (root / "intents").mkdir()
     shutil.copytree(ROOT / "knowledge" / "guides", kdir / "guides")
+    shutil.copytree(ROOT / "knowledge" / "lang", kdir / "lang")
     for name in ("guides.yaml", "traffic_light.yaml", "texts/checkin.yaml"):
         shutil.copy(ROOT / "knowledge" / name, kdir / name)
     red_flag = {

@@ -1,0 +1,133 @@
+"""Cross-references between the code and the YAML, checked as home-assistant/intents does.
+
+* every text key the code asks for (`t("key")`, `say("key")`, `text("key")`) exists;
+  a key built from a prefix (`f"checkin_q_{step}"`) has at least one text;
+* a text no code can reach is reported as a warning;
+* every intent's action is a command of the registry, or "reply";
+* every intent has `tests` and `not_tests` (they are run as tests).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from bot.dialogs.commands import ACTIONS
+from bot.knowledge import Knowledge, KnowledgeError, Problem, load_knowledge
+
+PACKAGE = Path(__file__).resolve().parent
+TEXT_CALLS = frozenset({"t", "say", "text"})
+KEY = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class _Uses:
+    asked: frozenset[tuple[str, str, int]]  # (key, file, line) passed to a text call
+    literals: frozenset[str]  # every string constant in the package
+    prefixes: frozenset[str]  # the leading text of every f-string
+
+
+@lru_cache(maxsize=1)
+def _scan(package: Path = PACKAGE) -> _Uses:
+    asked: set[tuple[str, str, int]] = set()
+    literals: set[str] = set()
+    prefixes: set[str] = set()
+    for path in sorted(package.rglob("*.py")):
+        rel = str(path.relative_to(package.parent))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                literals.add(node.value)
+            elif isinstance(node, ast.JoinedStr) and node.values:
+                head = node.values[0]
+                if isinstance(head, ast.Constant) and isinstance(head.value, str):
+                    prefixes.add(head.value)
+            elif isinstance(node, ast.Call) and node.args:
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                arg = node.args[0]
+                key = arg.value if isinstance(arg, ast.Constant) else None
+                if name in TEXT_CALLS and isinstance(key, str) and KEY.fullmatch(key):
+                    asked.add((key, rel, node.lineno))
+    return _Uses(frozenset(asked), frozenset(literals), frozenset(prefixes))
+
+
+def _text_problems(kb: Knowledge) -> list[Problem]:
+    uses = _scan()
+    problems = [
+        Problem(rel, line, f"the code asks for text {key!r}; add it to knowledge/texts/")
+        for key, rel, line in sorted(uses.asked, key=lambda a: (a[1], a[2]))
+        if key not in kb.texts
+    ]
+    prefixes = [p for p in uses.prefixes if p and p.replace("_", "").isalnum() and p.endswith("_")]
+    for key in sorted(kb.texts):
+        if key in uses.literals or any(key.startswith(p) for p in prefixes):
+            continue
+        problems.append(
+            Problem("knowledge/texts", 1, f"text {key!r} is used by no code", warning=True)
+        )
+    return problems
+
+
+def _intent_problems(intents_dir: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    root = intents_dir.resolve().parent
+    for path in sorted(intents_dir.glob("*.yaml")):
+        rel = str(path.resolve().relative_to(root))
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue  # the loader reports these
+        if not isinstance(data, dict):
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+
+        def line_of(key: str, lines: list[str] = lines) -> int:
+            return next((i + 1 for i, ln in enumerate(lines) if ln.startswith(f"{key}:")), 1)
+
+        action = data.get("action")
+        if action not in ACTIONS:
+            problems.append(
+                Problem(
+                    rel,
+                    line_of("action"),
+                    f"unknown action {action!r}; use one of {sorted(ACTIONS)}",
+                )
+            )
+        for key in ("tests", "not_tests"):
+            if not data.get(key):
+                problems.append(
+                    Problem(rel, line_of(key), f"intent needs {key} (phrasings run as tests)")
+                )
+    return problems
+
+
+def check_references(kb: Knowledge, intents_dir: Path) -> list[Problem]:
+    """Every cross-reference problem; those with `warning` set do not stop the bot."""
+    return [*_intent_problems(intents_dir), *_text_problems(kb)]
+
+
+def validate_all(knowledge_dir: Path, intents_dir: Path) -> tuple[Knowledge | None, list[Problem]]:
+    """The knowledge (None when it cannot be loaded) and every problem: YAML and references."""
+    try:
+        kb: Knowledge | None = load_knowledge(knowledge_dir, intents_dir)
+        problems: list[Problem] = []
+    except KnowledgeError as exc:
+        kb, problems = None, list(exc.problems)
+    problems += _intent_problems(intents_dir)
+    if kb is not None:
+        problems += _text_problems(kb)
+    return kb, problems
+
+
+def load_checked(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
+    """The knowledge; KnowledgeError listing every error when it is broken or incomplete."""
+    kb, problems = validate_all(knowledge_dir, intents_dir)
+    errors = [p for p in problems if not p.warning]
+    if kb is None or errors:
+        raise KnowledgeError(errors)
+    return kb
