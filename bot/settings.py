@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     checkin_timeout_minutes: int = Field(default=180, ge=1)
     prompt_timeout_minutes: int = Field(default=60, ge=1)
     reminder_poll_seconds: float = Field(default=20.0, gt=0)
+    telegram_connect_attempts: int = Field(default=5, ge=1, le=20)
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")

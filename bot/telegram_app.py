@@ -380,14 +380,13 @@ def build_application(
     return app
 
 
-# Telegram unreachable at start: this many tries, waiting 1, 2, 4, ... seconds between.
-CONNECT_ATTEMPTS = 5
+# Telegram unreachable at start: TELEGRAM_CONNECT_ATTEMPTS tries, waiting 1, 2, 4, ... s.
 FIRST_RETRY_SECONDS = 1.0
 
 
 async def wait_for_telegram(
     bot: Bot,
-    attempts: int = CONNECT_ATTEMPTS,
+    attempts: int,
     first_delay: float = FIRST_RETRY_SECONDS,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
@@ -438,7 +437,7 @@ def run_main(argv: list[str]) -> int:
         return fail(str(exc).replace("\n", "; "))
     app = build_application(settings, engine)
     try:
-        asyncio.run(wait_for_telegram(app.bot))
+        asyncio.run(wait_for_telegram(app.bot, settings.telegram_connect_attempts))
     except InvalidToken:
         return fail("TELEGRAM_BOT_TOKEN was rejected by Telegram (invalid token)")
     except StartupError as exc:

@@ -12,8 +12,9 @@ from bot.dialogs.turn import Answer, Turn
 from bot.replies import Button, Reply
 
 PHASES = (1, 2, 3, 4)
+PHASE_PROMPTS = frozenset({states.ONBOARDING_PHASE, states.CHOOSING_PHASE})
 # A typed phase answer longer than this is a sentence about something else.
-MAX_PHASE_ANSWER_WORDS = 5
+MAX_PHASE_ANSWER_WORDS = 6
 
 
 # ------------------------------------------------------------------ welcome and consent
@@ -152,16 +153,23 @@ def ask_phase(turn: Turn, state: str) -> list[Reply]:
 
 
 def change_phase(turn: Turn, args: str = "") -> list[Reply]:
-    """/fase: the phases of the user's guide explained, and a choice of phase."""
+    """/fase: the phases of the user's guide explained, and a choice of phase.
+
+    "/fase 3" sets the phase at once; said in words ("skift fase") it only asks, so a
+    sentence that mentions a phase never changes it by itself.
+    """
     if not turn.user.consent:
         explained = phases_text(turn, turn.guide)
         return [Reply(explained), *require_consent(turn)] if explained else require_consent(turn)
     if turn.guide is None:
         return [turn.say("phase_needs_guide"), *ask_guide(turn, states.CHOOSING_GUIDE)]
-    turn.open_prompt(states.CHOOSING_PHASE)
-    if args.strip() and (chosen := phase(turn, Answer(args))) is not None:
-        return chosen
-    return ask_phase(turn, states.CHOOSING_PHASE)
+    state = turn.prompt if turn.prompt in PHASE_PROMPTS else states.CHOOSING_PHASE
+    turn.open_prompt(state)
+    if turn.msg.kind == "command" and args.strip():
+        chosen = phase(turn, Answer(args))
+        if chosen is not None:
+            return chosen
+    return ask_phase(turn, state)
 
 
 def _typed_phase(turn: Turn, text: str) -> int | None:

@@ -137,21 +137,23 @@ def _checkin_key(turn: Turn) -> tuple[int, str | None] | None:
 def _beside_open_prompt(turn: Turn, action: str, handle: Callable[[], list[Reply]]) -> list[Reply]:
     """Handle something that is no answer to the open prompt, then ask the prompt again once.
 
-    A state prompt is closed while the message is handled; if the handling opened no
-    prompt of its own and left the check-in as it was, the prompt is asked again, once:
-    a second message that is no answer leaves it closed (the check-in stays open).
+    When the handling opens a prompt of its own or changes the check-in, that is what
+    is open next. Otherwise a state prompt is asked again, once: after a second message
+    that is no answer it stays closed (an open check-in stays open either way).
     """
     opened = _open_prompt(turn)
     if opened is None or action == CANCEL:
         return handle()
     prompt_id, prompt, is_state = opened
     again_already = turn.asked_again(prompt_id)
-    if is_state:
-        turn.close_prompt()
     before = _checkin_key(turn)
     turn.opened = False
     replies = handle()
-    if turn.opened or _checkin_key(turn) != before or again_already:
+    if turn.opened:
+        return replies
+    if is_state:
+        turn.close_prompt()
+    if _checkin_key(turn) != before or again_already:
         return replies
     asked = prompt.ask(turn)
     turn.mark_asked_again(prompt_id)

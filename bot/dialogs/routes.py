@@ -50,8 +50,6 @@ def _prompt(answer: AnswerHandler, ask: Asker, hint_key: str | None = None) -> P
     return Prompt(answer, ask, _hinted(hint_key, ask) if hint_key else ask)
 
 
-PHASE_PROMPTS = frozenset({states.ONBOARDING_PHASE, states.CHOOSING_PHASE})
-
 STATES: dict[str, Prompt] = {
     states.ONBOARDING_CONSENT: _prompt(onboarding.consent, onboarding.ask_consent, "consent_hint"),
     states.ONBOARDING_GUIDE: _prompt(
@@ -79,7 +77,7 @@ ACTIONS: dict[str, Callable[[Turn, str], list[Reply]]] = {
 BUTTONS: dict[str, ButtonRoute] = {
     protocol.CONSENT: ButtonRoute(onboarding.consent),
     protocol.GUIDE: ButtonRoute(onboarding.guide),
-    protocol.PHASE: ButtonRoute(onboarding.phase, PHASE_PROMPTS),
+    protocol.PHASE: ButtonRoute(onboarding.phase, onboarding.PHASE_PROMPTS),
     protocol.CHECKIN: ButtonRoute(checkin.step),
     protocol.REPLACE: ButtonRoute(checkin.confirm_replace, frozenset({states.CONFIRM_REPLACE})),
     protocol.DELETE: ButtonRoute(data_rights.confirm_delete, frozenset({states.CONFIRM_DELETE})),
