@@ -48,7 +48,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import protocol, reminders
+from bot import dispatch, protocol
 from bot.engine import Engine, build_engine
 from bot.knowledge import KnowledgeError
 from bot.replies import Incoming, Reply
@@ -268,7 +268,7 @@ def _seconds(delay: object) -> float:
 
 
 async def send_reminder(bot: Bot, chat_id: int, reply: Reply) -> int | None:
-    """Send one reminder for the dispatcher: the Telegram edge of `reminders.Sender`.
+    """Send one reminder for the dispatcher: the Telegram edge of `dispatch.Sender`.
 
     The rate limiter already retries 429s; a 429 that outlasts it is waited out here
     too. 403 (blocked) and "chat not found" become `RecipientBlocked`; anything else
@@ -285,10 +285,10 @@ async def send_reminder(bot: Bot, chat_id: int, reply: Reply) -> int | None:
                     raise
                 await asyncio.sleep(_seconds(exc.retry_after))
     except Forbidden as exc:
-        raise reminders.RecipientBlocked(str(exc)) from exc
+        raise dispatch.RecipientBlocked(str(exc)) from exc
     except BadRequest as exc:
         if "chat not found" in exc.message.lower():
-            raise reminders.RecipientBlocked(str(exc)) from exc
+            raise dispatch.RecipientBlocked(str(exc)) from exc
         raise
     return None
 
@@ -298,7 +298,7 @@ async def reminder_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     app = context.application
     engine: Engine = app.bot_data["engine"]
     worker = app.bot_data.setdefault("worker_id", f"{socket.gethostname()}:{os.getpid()}")
-    stats = await reminders.dispatch_due(
+    stats = await dispatch.dispatch_due(
         engine.db, engine.kb, functools.partial(send_reminder, app.bot), engine.clock(), worker
     )
     if stats.claimed:

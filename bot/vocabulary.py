@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.fold import fold
+from bot.yamldoc import Collector, walk_yaml
 
 # name -> what the code uses the list for
 LISTS: dict[str, str] = {
@@ -98,3 +100,57 @@ class Vocabulary:
     def folded_mapping(self, name: str) -> Mapping[str, int]:
         """The mapping with its words folded like `folded`."""
         return {fold(word): value for word, value in self.mapping(name).items()}
+
+
+def load(out: Collector, kdir: Path) -> Vocabulary:
+    """The word lists of knowledge/lang/, every mistake collected in `out`."""
+    lists: dict[str, tuple[str, ...]] = {}
+    mappings: dict[str, dict[str, int]] = {}
+    where: dict[str, str] = {}
+    for path in walk_yaml(kdir / "lang"):
+        if path.name in NOT_WORD_LISTS:
+            continue
+        doc = out.read(path)
+        if not doc:
+            continue
+        if not isinstance(doc.data, dict):
+            out.add(doc.rel, 1, "expected a mapping of list names to word lists")
+            continue
+        for name, value in doc.data.items():
+            line = doc.line(name)
+            name = str(name)
+            if name in where:
+                out.add(doc.rel, line, f"word list {name!r} is also defined in {where[name]}")
+                continue
+            where[name] = doc.rel
+            if name in LISTS:
+                words = value if isinstance(value, list) else None
+                if words and any(isinstance(w, bool) for w in words):
+                    out.add(doc.rel, line, f'{name}: YAML read a word as yes/no; quote it: "no"')
+                    continue
+                if not words or not all(isinstance(w, str) and w.strip() for w in words):
+                    out.add(doc.rel, line, f"{name}: must be a non-empty list of words")
+                    continue
+                bad = [w for w in words if w != w.strip().lower()]
+                if bad:
+                    out.add(doc.rel, line, f"{name}: words must be lowercase: {bad[:3]}")
+                twice = sorted({w for w in words if words.count(w) > 1})
+                if twice:
+                    out.add(doc.rel, line, f"{name}: listed twice: {twice[:3]}")
+                lists[name] = tuple(w.strip().lower() for w in words)
+            elif name in MAPPINGS:
+                ok = isinstance(value, dict) and all(
+                    isinstance(k, str) and k == k.lower() and isinstance(v, int)
+                    for k, v in value.items()
+                )
+                if not ok or not value:
+                    out.add(doc.rel, line, f"{name}: must map lowercase words to whole numbers")
+                    continue
+                mappings[name] = dict(value)
+            else:
+                out.add(doc.rel, line, f"{name!r} is a word list no code reads")
+    rel = out.rel(kdir / "lang")
+    for name in [*LISTS, *MAPPINGS]:
+        if name not in where:
+            out.add(rel, 1, f"word list {name!r} is missing (the code needs it)")
+    return Vocabulary(lists, mappings)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import reminders
+from bot import dispatch, reminders
 from bot.engine import Engine
 from bot.replies import Reply
 from bot.storage import Database, Reminder
@@ -94,7 +94,7 @@ def test_a_reminder_at_half_past_six_in_the_evening_says_good_evening(
         return 1
 
     due = datetime(2026, 6, 10, 16, 32, tzinfo=UTC)  # 18:32 in Copenhagen (CEST)
-    asyncio.run(reminders.dispatch_due(database, engine.kb, send, due, "w"))
+    asyncio.run(dispatch.dispatch_due(database, engine.kb, send, due, "w"))
     [reply] = sent
     assert reply.text.startswith(engine.kb.text("reminder_greeting_evening"))
     assert "God dag" not in reply.text

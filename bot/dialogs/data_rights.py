@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Mapping, Sequence
 
 from bot import protocol
 from bot.dialogs import states
 from bot.dialogs.turn import Answer, Turn
 from bot.replies import Button, Document, Reply
-from bot.storage import delete_user_data, export_user_data
+from bot.userdata import delete_user_data, export_user_data, to_csv
 
 
 def privacy(turn: Turn, _args: str = "") -> list[Reply]:
@@ -33,18 +30,6 @@ def export(turn: Turn, _args: str = "") -> list[Reply]:
             document=Document(f"{name}.csv", to_csv(data), "text/csv"),
         ),
     ]
-
-
-def to_csv(data: Mapping[str, Sequence[Mapping[str, object]]]) -> bytes:
-    """Everything in one long CSV: one line per (table, row, field, value)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["table", "row", "field", "value"])
-    for table, rows in data.items():
-        for index, row in enumerate(rows):
-            for key, value in row.items():
-                writer.writerow([table, index, key, "" if value is None else value])
-    return buf.getvalue().encode("utf-8")
 
 
 def ask_delete(turn: Turn, _args: str = "") -> list[Reply]:
