@@ -97,7 +97,9 @@ class Chat:
         return [b.data for r in self.last for row in r.buttons for b in row]
 
     def onboard(self, guide: str = "proximal", phase: int = 1) -> None:
+        """/start, consent, guide and phase, by tapping the buttons' labels."""
+        kb = self.engine.kb
         self.say("/start")
-        self.press("ob:c:1")
-        self.press(f"ob:g:{guide}")
-        self.press(f"ob:p:{phase}")
+        self.tap(kb.text("consent_yes_button"))
+        self.tap(kb.guides[guide].short)
+        self.tap(kb.text("phase_button", phase=phase))

@@ -178,11 +178,12 @@ def test_unknown_command(chat: Chat, engine: Engine) -> None:
 
 
 def _full_checkin(chat: Chat, pain: int = 2, morning: str = "same", activity: str = "run") -> None:
+    kb = chat.engine.kb
     chat.say("/checkin")
-    chat.press(f"ci:p:{pain}")
-    chat.press(f"ci:m:{morning}")
-    chat.press(f"ci:a:{activity}")
-    chat.press("ci:n:skip")
+    chat.tap(str(pain))
+    chat.tap(kb.text(f"checkin_btn_morning_{morning}"))
+    chat.tap(kb.text(f"checkin_btn_activity_{activity}"))
+    chat.tap(kb.text("checkin_btn_note_skip"))
 
 
 def test_checkin_with_buttons_stores_every_answer(
