@@ -52,7 +52,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("checkin", "start_checkin", checkin.begin, personal=True),
     Command("historik", "history", history.history, personal=True),
     Command("paamindelse", "set_reminder", reminders.set_reminder, personal=True),
-    Command("guide", "change_guide", onboarding.change_guide),
+    Command("guide", "change_guide", onboarding.change_guide, personal=True),
     Command("fase", "change_phase", onboarding.change_phase, personal=True),
     Command("hjaelp", "help", help_text, aliases=("help",)),
     Command("pause", "pause_reminders", reminders.pause, personal=True),
