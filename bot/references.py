@@ -56,8 +56,22 @@ def _scan(package: Path = PACKAGE) -> _Uses:
     return _Uses(frozenset(asked), frozenset(literals), frozenset(prefixes))
 
 
-def _text_problems(kb: Knowledge) -> list[Problem]:
+def _text_places(knowledge_dir: Path) -> dict[str, tuple[str, int]]:
+    """Where each text key is written: (path relative to the project, line)."""
+    root = knowledge_dir.resolve().parent
+    places: dict[str, tuple[str, int]] = {}
+    for path in sorted((knowledge_dir / "texts").glob("*.yaml")):
+        rel = str(path.resolve().relative_to(root))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            key, colon, _ = line.partition(":")
+            if colon and KEY.fullmatch(key):
+                places.setdefault(key, (rel, number))
+    return places
+
+
+def _text_problems(kb: Knowledge, knowledge_dir: Path) -> list[Problem]:
     uses = _scan()
+    places = _text_places(knowledge_dir)
     problems = [
         Problem(rel, line, f"the code asks for text {key!r}; add it to knowledge/texts/")
         for key, rel, line in sorted(uses.asked, key=lambda a: (a[1], a[2]))
@@ -67,9 +81,8 @@ def _text_problems(kb: Knowledge) -> list[Problem]:
     for key in sorted(kb.texts):
         if key in uses.literals or any(key.startswith(p) for p in prefixes):
             continue
-        problems.append(
-            Problem("knowledge/texts", 1, f"text {key!r} is used by no code", warning=True)
-        )
+        rel, line = places.get(key, ("knowledge/texts", 1))
+        problems.append(Problem(rel, line, f"text {key!r} is used by no code", warning=True))
     return problems
 
 
@@ -106,11 +119,6 @@ def _intent_problems(intents_dir: Path) -> list[Problem]:
     return problems
 
 
-def check_references(kb: Knowledge, intents_dir: Path) -> list[Problem]:
-    """Every cross-reference problem; those with `warning` set do not stop the bot."""
-    return [*_intent_problems(intents_dir), *_text_problems(kb)]
-
-
 def validate_all(knowledge_dir: Path, intents_dir: Path) -> tuple[Knowledge | None, list[Problem]]:
     """The knowledge (None when it cannot be loaded) and every problem: YAML and references."""
     try:
@@ -120,7 +128,7 @@ def validate_all(knowledge_dir: Path, intents_dir: Path) -> tuple[Knowledge | No
         kb, problems = None, list(exc.problems)
     problems += _intent_problems(intents_dir)
     if kb is not None:
-        problems += _text_problems(kb)
+        problems += _text_problems(kb, knowledge_dir)
     return kb, problems
 
 

@@ -13,6 +13,7 @@ from bot.settings import PROJECT_ROOT
 from bot.timewords import (
     find_pause,
     find_reminder_time,
+    mentions_reminder,
     parse_pause,
     parse_reminder_time,
 )
@@ -213,3 +214,15 @@ def test_find_reminder_time_in_a_sentence(text: str, expected: time | None) -> N
 )
 def test_find_pause_in_a_sentence(text: str, expected: int | None) -> None:
     assert find_pause(VOCAB, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["mind mig halv otte", "hvornår minder du mig?", "Påmindelse kl. 6", "paamindelse"]
+)
+def test_a_message_about_reminders_is_recognised(text: str) -> None:
+    assert mentions_reminder(VOCAB, text)
+
+
+@pytest.mark.parametrize("text", ["hvornår må jeg løbe igen?", "halv otte", "mindre ondt"])
+def test_a_message_not_about_reminders_is_not(text: str) -> None:
+    assert not mentions_reminder(VOCAB, text)
