@@ -28,6 +28,7 @@ KEY = re.compile(r"[a-z][a-z0-9_]*")
 @dataclass(frozen=True)
 class _Uses:
     asked: frozenset[tuple[str, str, int]]  # (key, file, line) passed to a text call
+    asked_prefixes: frozenset[tuple[str, str, int]]  # (f-string head, file, line) passed
     literals: frozenset[str]  # every string constant in the package
     prefixes: frozenset[str]  # the leading text of every f-string
 
@@ -35,6 +36,7 @@ class _Uses:
 @lru_cache(maxsize=1)
 def _scan(package: Path = PACKAGE) -> _Uses:
     asked: set[tuple[str, str, int]] = set()
+    asked_prefixes: set[tuple[str, str, int]] = set()
     literals: set[str] = set()
     prefixes: set[str] = set()
     for path in sorted(package.rglob("*.py")):
@@ -53,7 +55,13 @@ def _scan(package: Path = PACKAGE) -> _Uses:
                 key = arg.value if isinstance(arg, ast.Constant) else None
                 if name in TEXT_CALLS and isinstance(key, str) and KEY.fullmatch(key):
                     asked.add((key, rel, node.lineno))
-    return _Uses(frozenset(asked), frozenset(literals), frozenset(prefixes))
+                first = arg.values[0] if isinstance(arg, ast.JoinedStr) and arg.values else None
+                start = first.value if isinstance(first, ast.Constant) else None
+                if name in TEXT_CALLS and isinstance(start, str) and KEY.fullmatch(start):
+                    asked_prefixes.add((start, rel, node.lineno))
+    return _Uses(
+        frozenset(asked), frozenset(asked_prefixes), frozenset(literals), frozenset(prefixes)
+    )
 
 
 def _text_places(knowledge_dir: Path) -> dict[str, tuple[str, int]]:
@@ -76,6 +84,11 @@ def _text_problems(kb: Knowledge, knowledge_dir: Path) -> list[Problem]:
         Problem(rel, line, f"the code asks for text {key!r}; add it to knowledge/texts/")
         for key, rel, line in sorted(uses.asked, key=lambda a: (a[1], a[2]))
         if key not in kb.texts
+    ]
+    problems += [
+        Problem(rel, line, f"the code asks for texts {prefix}...; none is in knowledge/texts/")
+        for prefix, rel, line in sorted(uses.asked_prefixes, key=lambda a: (a[1], a[2]))
+        if not any(key.startswith(prefix) for key in kb.texts)
     ]
     prefixes = [p for p in uses.prefixes if p and p.replace("_", "").isalnum() and p.endswith("_")]
     for key in sorted(kb.texts):

@@ -35,6 +35,15 @@ def test_a_text_the_code_asks_for_must_exist(tree: tuple[Path, Path]) -> None:
     assert problem.path == "bot/dialogs/router.py" and "'prompt_again'" in problem.message
 
 
+def test_texts_the_code_builds_from_a_prefix_must_exist(tree: tuple[Path, Path]) -> None:
+    kdir, idir = tree
+    for table in ("users", "checkins", "questions", "reminders", "reminder_deliveries"):
+        _drop_line(kdir / "texts" / "data_rights.yaml", f"table_{table}:")
+    _kb, problems = validate_all(kdir, idir)
+    [problem] = [p for p in problems if not p.warning]
+    assert problem.path == "bot/dialogs/data_rights.py" and "table_" in problem.message
+
+
 def test_a_text_no_code_uses_is_a_warning_only(tree: tuple[Path, Path]) -> None:
     kdir, idir = tree
     with (kdir / "texts" / "dialogue.yaml").open("a", encoding="utf-8") as fh:
