@@ -88,6 +88,15 @@ def test_nonsense_at_a_prompt_gets_the_hint_and_the_question(chat: Chat, engine:
     assert chat.labels() == ["Ja, det må du", "Nej tak"]
 
 
+def test_a_question_the_bot_cannot_answer_gets_the_fallback_and_the_prompt_again(
+    chat: Chat, engine: Engine
+) -> None:
+    chat.say("/start")
+    replies = chat.say("hvad koster en ny cykel i dag")
+    assert replies[0].text.startswith(engine.kb.text("fallback"))
+    assert replies[-1].text.startswith(engine.kb.text("prompt_again"))
+
+
 def test_a_red_flag_at_a_prompt_advises_a_doctor_and_asks_again(chat: Chat) -> None:
     chat.say("/start")
     chat.say("smerten under ballen vækker mig hver nat")

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from bot.matcher import Decision
 
 CANCEL = "cancel"
+# Up to this many words, typed text at a prompt that means nothing is a failed answer.
+SHORT_ANSWER_WORDS = 3
 
 
 def clean(text: str) -> str:
@@ -89,10 +91,21 @@ def on_text(turn: Turn, text: str) -> list[Reply]:
     if replies is not None:
         return [Reply(red_flag_text(turn.kb, flags)), *replies] if flags else replies
     decision = turn.matcher.decide(text, turn.guide)
-    if decision.kind == "fallback" and not timewords.mentions_reminder(turn.kb.vocab, text):
-        return prompt.again(turn)  # nonsense: say what the prompt needs, and ask again
+    if _is_a_failed_answer(turn, text, decision):
+        return prompt.again(turn)  # say what the prompt needs, and ask again
     action = _intent_action(turn, decision) or ""
     return _beside_open_prompt(turn, action, lambda: message(turn, text, decision))
+
+
+def _is_a_failed_answer(turn: Turn, text: str, decision: Decision) -> bool:
+    """A few words the bot can make nothing of ("blåbær") were meant as an answer.
+
+    A longer message it cannot answer is still a question: it gets the honest fallback
+    (and lands in the maintainers' gap list) before the prompt is asked again.
+    """
+    short = len(text.split()) <= SHORT_ANSWER_WORDS
+    about_reminders = timewords.mentions_reminder(turn.kb.vocab, text)
+    return decision.kind == "fallback" and short and not about_reminders
 
 
 def message(turn: Turn, text: str, decision: Decision | None = None) -> list[Reply]:
