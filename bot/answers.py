@@ -2,13 +2,14 @@
 
 Answers quote the guide and name their source; red flags put the doctor
 advice first; clarify and fallback offer `pick:<entry_id>` buttons. Every
-word comes from knowledge/texts/answers.yaml or the knowledge itself.
+word comes from knowledge/texts/questions.yaml or the knowledge itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot import protocol
 from bot.knowledge import TELEGRAM_TEXT_LIMIT, Knowledge
 from bot.matching import Candidate, Decision
 from bot.replies import Button
@@ -84,10 +85,23 @@ def _pick_buttons(
             label = kb.guides[c.guide].short
         else:
             label = kb.entries[c.entry_id].title
-        rows.append((Button(_label(label), f"pick:{c.entry_id}"),))
+        rows.append((Button(_label(label), protocol.encode(protocol.PICK, c.entry_id)),))
         if len(rows) == 3:
             break
     return tuple(rows)
+
+
+def red_flag_text(kb: Knowledge, flag_ids: tuple[str, ...]) -> str:
+    """The warning signs in the guide's words, and the advice to see a doctor."""
+    flags = {rf.id: rf for rf in kb.red_flags}
+    parts = [kb.text("red_flag_intro")]
+    quoted: set[str] = set()
+    for fid in flag_ids:
+        rf = flags.get(fid)
+        if rf is not None and rf.guide_text not in quoted:
+            quoted.add(rf.guide_text)
+            parts.append(kb.text("red_flag_item", guide_text=rf.guide_text))
+    return "\n".join(parts) + "\n\n" + kb.text("red_flag_advice")
 
 
 def render(kb: Knowledge, decision: Decision) -> Rendered:
@@ -96,15 +110,7 @@ def render(kb: Knowledge, decision: Decision) -> Rendered:
     if kind == "answer" and decision.entry_id in kb.entries:
         return Rendered(_fit(entry_text(kb, decision.entry_id or "")))
     if kind == "red_flag":
-        flags = {rf.id: rf for rf in kb.red_flags}
-        parts = [kb.text("red_flag_intro")]
-        quoted: set[str] = set()
-        for fid in decision.red_flags:
-            rf = flags.get(fid)
-            if rf is not None and rf.guide_text not in quoted:
-                quoted.add(rf.guide_text)
-                parts.append(kb.text("red_flag_item", guide_text=rf.guide_text))
-        text = "\n".join(parts) + "\n\n" + kb.text("red_flag_advice")
+        text = red_flag_text(kb, decision.red_flags)
         if decision.entry_id in kb.entries:
             text += (
                 "\n\n"

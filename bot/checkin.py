@@ -3,8 +3,8 @@
 No Telegram, no database: the dialogue engine loads the user's open `Draft`, calls
 `answer()`, stores the returned draft and sends the reply (`prompt()` for the next
 question, `summary()` when the draft is done). Every word the user sees, and every
-word the user may type instead of pressing a button, comes from
-knowledge/texts/checkin.yaml; thresholds and advice from knowledge/traffic_light.yaml.
+word the user may type instead of pressing a button, from knowledge/texts/checkin.yaml
+and knowledge/lang/checkin.yaml; thresholds and advice from knowledge/traffic_light.yaml.
 """
 
 from __future__ import annotations
@@ -16,20 +16,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 from typing import Literal, get_args
 
 from rapidfuzz import fuzz, process
 
-from bot import trend
+from bot import protocol, trend
+from bot.fold import fold as fold_word
 from bot.knowledge import TELEGRAM_TEXT_LIMIT, Entry, Knowledge, Zone
-from bot.lexicon import NUMBER_WORDS as _NUMBER_WORDS
 from bot.records import DayRecord, Morning
 from bot.replies import Button, Reply
+from bot.vocabulary import Vocabulary
 
 Activity = Literal["run", "strength", "rest", "other"]
 MORNINGS: tuple[Morning, ...] = get_args(Morning)
 ACTIVITIES: tuple[Activity, ...] = get_args(Activity)
-CALLBACK_PREFIX = "ci:"
 # Notes are free text kept as health data; a cap keeps one message from filling the row.
 NOTE_MAX_CHARS = 500
 # Typos are forgiven only in short answers, where a near-miss is clearly meant as one.
@@ -44,6 +45,10 @@ class Step(StrEnum):
     ACTIVITY = "activity"
     NOTE = "note"
     DONE = "done"
+
+
+# The step a check-in button answers, as its first field ("ci:p:4").
+_STEP_CODES = {Step.PAIN: "p", Step.MORNING: "m", Step.ACTIVITY: "a", Step.NOTE: "n"}
 
 
 @dataclass(frozen=True)
@@ -71,20 +76,26 @@ def new_draft() -> Draft:
 # ------------------------------------------------------------------ questions
 
 
+def _data(step: Step, value: object) -> str:
+    return protocol.encode(protocol.CHECKIN, _STEP_CODES[step], value)
+
+
 def _buttons(kb: Knowledge, step: Step) -> tuple[tuple[Button, ...], ...]:
     if step is Step.PAIN:
 
         def pain(n: int) -> Button:
-            return Button(kb.text("checkin_btn_pain", n=n), f"ci:p:{n}")
+            return Button(kb.text("checkin_btn_pain", n=n), _data(Step.PAIN, n))
 
         return (tuple(pain(n) for n in range(6)), tuple(pain(n) for n in range(6, 11)))
     if step is Step.MORNING:
-        return (tuple(Button(kb.text(f"checkin_btn_morning_{m}"), f"ci:m:{m}") for m in MORNINGS),)
+        return (
+            tuple(Button(kb.text(f"checkin_btn_morning_{m}"), _data(step, m)) for m in MORNINGS),
+        )
     if step is Step.ACTIVITY:
-        row = [Button(kb.text(f"checkin_btn_activity_{a}"), f"ci:a:{a}") for a in ACTIVITIES]
+        row = [Button(kb.text(f"checkin_btn_activity_{a}"), _data(step, a)) for a in ACTIVITIES]
         return (tuple(row[:2]), tuple(row[2:]))
     if step is Step.NOTE:
-        return ((Button(kb.text("checkin_btn_note_skip"), "ci:n:skip"),),)
+        return ((Button(kb.text("checkin_btn_note_skip"), _data(step, "skip")),),)
     return ()
 
 
@@ -106,26 +117,15 @@ def _again(kb: Knowledge, draft: Draft, hint_key: str) -> StepResult:
 
 
 def fold(text: str) -> str:
-    """Lower case, æ/ø/å and their ae/oe/aa spellings made equal, punctuation to spaces."""
+    """Lower case, æ/ø/å folded (bot/fold.py), punctuation to spaces."""
     text = unicodedata.normalize("NFC", text).lower()
-    text = text.replace("æ", "ae").replace("ø", "oe").replace("å", "aa")
-    text = text.replace("ae", "e").replace("oe", "o").replace("aa", "a")
-    text = "".join(
-        c if c.isalnum() else " "
-        for c in unicodedata.normalize("NFKD", text)
-        if not unicodedata.combining(c)
-    )
-    return " ".join(text.split())
-
-
-def _words(kb: Knowledge, key: str) -> list[str]:
-    return [w for w in (fold(p) for p in kb.text(key).split(",")) if w]
+    return " ".join(fold_word(w) for w in re.sub(r"[\W_]+", " ", text).split())
 
 
 def _match(
     kb: Knowledge, text: str, prefix: str, options: Sequence[str], *, first_wins: bool
 ) -> str | None:
-    """Which option the typed text names, by the phrases in `<prefix>_<option>`.
+    """Which option the typed text names, by the word lists `<prefix>_<option>`.
 
     Longest phrases claim their words first ("ikke værre" before "værre"); a phrase
     right after a negation word, or listed under `<prefix>_ignore` ("end normalt"),
@@ -134,11 +134,10 @@ def _match(
     folded = fold(text)
     if not folded:
         return None
-    negations = set(_words(kb, "checkin_words_negation"))
-    ignore = f"{prefix}_ignore"
-    known = [*options, *(["ignore"] if ignore in kb.texts else [])]
+    negations = kb.vocab.folded("negators")
+    known = [*options, *(["ignore"] if f"{prefix}_ignore" in kb.vocab.lists else [])]
     phrases = sorted(
-        ((phrase, option) for option in known for phrase in _words(kb, f"{prefix}_{option}")),
+        ((phrase, option) for option in known for phrase in kb.vocab.folded(f"{prefix}_{option}")),
         key=lambda po: -len(po[0]),
     )
     tokens = folded.split()
@@ -173,70 +172,72 @@ def _match(
 
 def parse_morning(kb: Knowledge, text: str) -> Morning | None:
     """Typed morning answers ("bedre", "som normalt", "vaerre") -> better/same/worse, else None."""
-    found = _match(kb, text, "checkin_words_morning", MORNINGS, first_wins=False)
+    found = _match(kb, text, "morning", MORNINGS, first_wins=False)
     return next((m for m in MORNINGS if m == found), None)
 
 
 def parse_activity(kb: Knowledge, text: str) -> Activity | None:
     """Typed activities ("løb", "lob", "styrke", "hvile", "cykling") -> run/strength/rest/other."""
-    found = _match(kb, text, "checkin_words_activity", ACTIVITIES, first_wins=True)
+    found = _match(kb, text, "activity", ACTIVITIES, first_wins=True)
     return next((a for a in ACTIVITIES if a == found), None)
 
 
 def _is_skip(kb: Knowledge, text: str) -> bool:
-    return fold(text) in _words(kb, "checkin_words_note_skip")
+    return fold(text) in kb.vocab.folded("note_skip")
 
 
 # ------------------------------------------------------------------ pain
 
-_ZERO_ANSWERS = frozenset(
-    {"ingen", "ingen smerte", "ingen smerter", "intet", "slet ikke", "ikke ondt"}
-)
-_WEAK_NUMBER_WORDS = {"en", "et"}  # also the article "a": only a score when alone
 _NUM = r"\d+(?:[.,]\d+)?"
-_OUT_OF_TEN = re.compile(rf"({_NUM})\s*(?:/|ud af|af|out of|of)\s*10(?![\d.,])")
-_RANGE = re.compile(rf"(?:mellem\s+)?({_NUM})\s*(?:-|–|—|til|eller|og|a)\s*({_NUM})(?![\d.,])")
 _NEGATIVE = re.compile(r"(?:^|[^\d\s])\s*[-−]\s*\d")
-_HALF = re.compile(rf"({_NUM})\s*(?:og en halv|½)")
-_NUMBER = re.compile(rf"(?<![\w.,])(-?)({_NUM})(?:\s*(er|\w+))?")
-_UNITS = frozenset(
-    {
-        "km",
-        "kilometer",
-        "m",
-        "meter",
-        "min",
-        "minut",
-        "minutter",
-        "t",
-        "time",
-        "timer",
-        "sek",
-        "sekunder",
-        "kg",
-        "gange",
-        "gang",
-        "dage",
-        "dag",
-        "uger",
-        "uge",
-        "x",
-        "reps",
-        "saet",
-        "set",
-        "sets",
-        "kl",
-        "procent",
-        "pct",
-    }
-)
+
+
+def _alternatives(words: frozenset[str]) -> str:
+    """A regex alternation of phrases, longest first, spaces matching any whitespace."""
+    ordered = sorted(words, key=len, reverse=True)
+    return "|".join(r"\s+".join(re.escape(p) for p in w.split()) for w in ordered)
+
+
+@dataclass(frozen=True)
+class _PainWords:
+    numbers: dict[str, int]
+    weak: frozenset[str]
+    zero: frozenset[str]
+    units: frozenset[str]
+    out_of_ten: re.Pattern[str]
+    range_: re.Pattern[str]
+    half: re.Pattern[str]
+    half_word: str
+    suffix: re.Pattern[str]
+    number: re.Pattern[str]
+
+
+@lru_cache(maxsize=4)
+def _pain_words(vocab: Vocabulary) -> _PainWords:
+    out_of = _alternatives(vocab.words("out_of_words") | {"/"})
+    between = _alternatives(vocab.words("range_words") | {"-", "–", "—"})
+    starts = _alternatives(vocab.words("range_starts"))
+    halves = vocab.words("half_phrases")
+    suffixes = _alternatives(vocab.words("number_suffixes"))
+    return _PainWords(
+        numbers=dict(vocab.mapping("number_words")),
+        weak=vocab.words("weak_number_words"),
+        zero=vocab.words("pain_zero_answers"),
+        units=vocab.folded("count_units"),
+        out_of_ten=re.compile(rf"({_NUM})\s*(?:{out_of})\s*10(?![\d.,])"),
+        range_=re.compile(rf"(?:(?:{starts})\s+)?({_NUM})\s*(?:{between})\s*({_NUM})(?![\d.,])"),
+        half=re.compile(rf"({_NUM})\s*(?:{_alternatives(halves)}|½)"),
+        half_word=min(halves, key=len).split()[-1],
+        suffix=re.compile(rf"(\d)\s*'\s*({suffixes})\b"),
+        number=re.compile(rf"(?<![\w.,])(-?)({_NUM})(?:\s*({suffixes}|\w+))?"),
+    )
 
 
 def _number_value(raw: str) -> float:
     return float(raw.replace(",", "."))
 
 
-def parse_pain(text: str) -> int | None:
+def parse_pain(vocab: Vocabulary, text: str) -> int | None:
     """A pain score 0-10 from a typed answer; a range or a fraction rounds up (be conservative).
 
     "4", "fire", "4/10", "4 ud af 10", "ca 3", "3-4" -> 4, "3,5" -> 4, "nul", "ti".
@@ -244,41 +245,43 @@ def parse_pain(text: str) -> int | None:
     """
     if not isinstance(text, str) or len(text) > 300:
         return None
-    lowered = unicodedata.normalize("NFC", text).lower().replace("½", " og en halv")
+    w = _pain_words(vocab)
+    half = next(iter(sorted(vocab.words("half_phrases"))))
+    lowered = unicodedata.normalize("NFC", text).lower().replace("½", f" {half}")
     tokens = re.findall(r"\d+(?:[.,]\d+)?|[^\W\d_]+|[^\w\s]", lowered)
     if _NEGATIVE.search(lowered):
         return None
-    if " ".join(t for t in tokens if t.isalpha()) in _ZERO_ANSWERS and not any(
+    if " ".join(t for t in tokens if t.isalpha()) in w.zero and not any(
         t[0].isdigit() for t in tokens
     ):
         return 0
-    strong = [t for t in tokens if t in _NUMBER_WORDS and t not in _WEAK_NUMBER_WORDS]
+    strong = [t for t in tokens if t in w.numbers and t not in w.weak]
     has_digits = any(t[0].isdigit() for t in tokens)
     converted: list[str] = []
     for i, tok in enumerate(tokens):
         weak_ok = not strong and not has_digits
-        if tok in _NUMBER_WORDS and (tok not in _WEAK_NUMBER_WORDS or weak_ok):
+        if tok in w.numbers and (tok not in w.weak or weak_ok):
             # "en halv" after a number is a half, not the number one
-            if tok in _WEAK_NUMBER_WORDS and i + 1 < len(tokens) and tokens[i + 1] == "halv":
+            if tok in w.weak and i + 1 < len(tokens) and tokens[i + 1] == w.half_word:
                 converted.append(tok)
             else:
-                converted.append(str(_NUMBER_WORDS[tok]))
+                converted.append(str(w.numbers[tok]))
         else:
             converted.append(tok)
     line = " ".join(converted)
     line = re.sub(r"(\d)\s+([.,])\s+(\d)", r"\1\2\3", line)  # "3 , 5" back to "3,5"
-    line = re.sub(r"(\d)\s*'\s*(er)\b", r"\1 \2", line)  # "3'er"
+    line = w.suffix.sub(r"\1 \2", line)  # "3'er"
     line = re.sub(r"(\d)\s*-\s*(\d)", r"\1-\2", line)
     line = re.sub(r"(\d)\s*/\s*(\d)", r"\1/\2", line)
-    line = _OUT_OF_TEN.sub(r"\1", line)
-    line = _HALF.sub(lambda m: str(_number_value(m.group(1)) + 0.5), line)
-    line = _RANGE.sub(
+    line = w.out_of_ten.sub(r"\1", line)
+    line = w.half.sub(lambda m: str(_number_value(m.group(1)) + 0.5), line)
+    line = w.range_.sub(
         lambda m: str(max(_number_value(m.group(1)), _number_value(m.group(2)))), line
     )
     values: list[float] = []
-    for match in _NUMBER.finditer(line):
+    for match in w.number.finditer(line):
         sign, raw, unit = match.groups()
-        if unit and unit in _UNITS:
+        if unit and fold_word(unit) in w.units:
             continue
         if sign or "/" in line[match.end() : match.end() + 1]:
             return None  # negative, or a fraction of something other than 10
@@ -292,20 +295,10 @@ def parse_pain(text: str) -> int | None:
 # ------------------------------------------------------------------ answers
 
 
-def _callback_step(callback: str) -> tuple[str, str] | None:
-    parts = callback.split(":")
-    if len(parts) != 3 or f"{parts[0]}:" != CALLBACK_PREFIX:
-        return None
-    return parts[1], parts[2]
-
-
-_STEP_CODES = {Step.PAIN: "p", Step.MORNING: "m", Step.ACTIVITY: "a", Step.NOTE: "n"}
-
-
 def _apply(kb: Knowledge, draft: Draft, value: str, typed: bool) -> Draft | None:
     """The draft after a value for the current step, or None when it is not understood."""
     if draft.step is Step.PAIN:
-        pain = parse_pain(value) if typed else (int(value) if value.isdigit() else None)
+        pain = parse_pain(kb.vocab, value) if typed else (int(value) if value.isdigit() else None)
         if pain is None or not 0 <= pain <= 10:
             return None
         return replace(draft, step=Step.MORNING, pain=pain)
@@ -345,10 +338,11 @@ def answer(
         return _again(kb, draft, "checkin_hint_done")
     hint = f"checkin_hint_{draft.step.value}"
     if callback is not None:
-        parsed = _callback_step(callback)
-        if parsed is None or parsed[0] != _STEP_CODES[draft.step]:
+        press = protocol.decode(callback)
+        valid = press is not None and press.route == protocol.CHECKIN and len(press.fields) == 2
+        if press is None or not valid or press.field(0) != _STEP_CODES[draft.step]:
             return _again(kb, draft, "checkin_hint_stale")
-        new = _apply(kb, draft, parsed[1], typed=False)
+        new = _apply(kb, draft, press.field(1), typed=False)
     elif text is not None:
         new = _apply(kb, draft, text, typed=True)
     else:

@@ -1,21 +1,27 @@
 """The console adapter: the same dialogue engine in a terminal, on the local database.
 
-Buttons are shown as numbered choices; typing the number (or the button's own
-label) presses the button.
+Buttons are shown as numbered choices, `[1] Ja`; typing the number presses the button.
+One rule for digits: where the buttons are numbers themselves (the pain scale 0-10),
+they are shown as `[4]` and typing 4 presses the button labelled 4, so what you see is
+what you type. A button's own label, typed, presses it too.
 Pictures and files are written to data/console/ and their paths printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from bot.engine import Engine, build_engine
+from bot.knowledge import KnowledgeError
 from bot.replies import Button, Incoming, Reply
 from bot.settings import SettingsError, load_settings
+from bot.startup import StartupError, configure_logging, fail, open_database
 
 QUIT = {"/quit", "/exit", "/q"}
 
@@ -41,11 +47,12 @@ class ConsoleChat:
         self.show(self.engine.handle(incoming))
 
     def _button_for(self, typed: str) -> Button | None:
-        """A button's own label wins (pain "3" is the button labelled 3), else its number."""
+        """The button whose label is typed, else (unless the labels are numbers) its number."""
         for button in self.buttons:
             if typed.lower() == button.label.lower():
                 return button
-        if typed.isdigit() and 1 <= int(typed) <= len(self.buttons):
+        numbered = not _labels_are_numbers(self.buttons)
+        if numbered and typed.isdigit() and 1 <= int(typed) <= len(self.buttons):
             return self.buttons[int(typed) - 1]
         return None
 
@@ -62,11 +69,15 @@ class ConsoleChat:
             if reply.document is not None:
                 path = self._save(reply.document.filename, reply.document.content)
                 self.write(self.engine.kb.text("console_saved", path=path))
+            numbers = _labels_are_numbers([b for row in reply.buttons for b in row])
             for row in reply.buttons:
                 labels = []
                 for button in row:
                     self.buttons.append(button)
-                    labels.append(f"[{len(self.buttons)}] {button.label}")
+                    shown = (
+                        f"[{button.label}]" if numbers else f"[{len(self.buttons)}] {button.label}"
+                    )
+                    labels.append(shown)
                 self.write("   " + "   ".join(labels))
             self.write("")
 
@@ -77,7 +88,31 @@ class ConsoleChat:
         return path
 
 
-def chat_main(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+def _labels_are_numbers(buttons: list[Button]) -> bool:
+    return bool(buttons) and all(b.label.isdigit() for b in buttons)
+
+
+def _reload_on_sighup(engine: Engine, write: Callable[[str], None]) -> None:
+    """`kill -HUP <pid>` reloads the knowledge here too, and the chat goes on."""
+    if not hasattr(signal, "SIGHUP"):
+        return
+
+    def reload() -> None:
+        _ok, report = engine.reload()
+        write(report)
+
+    def on_hup(_signum: int, _frame: object) -> None:
+        threading.Thread(target=reload, name="reload", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, on_hup)
+
+
+def chat_main(
+    argv: list[str],
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    note: str | None = None,
+) -> int:
     """`python -m bot chat`: talk to the bot in this terminal."""
     parser = argparse.ArgumentParser(prog="python -m bot chat", description=chat_main.__doc__)
     parser.add_argument("--user", type=int, default=1, help="user id to chat as (default 1)")
@@ -87,19 +122,24 @@ def chat_main(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | Non
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from bot.storage import Database, User
+        return fail(str(exc))
+    configure_logging(settings.log_level, console_chat=True)
+    from bot.storage import User
 
-    db = Database(settings.database_url)
-    db.upgrade()
-    engine = build_engine(settings, db)
+    try:
+        db = open_database(settings)
+        engine = build_engine(settings, db)
+    except (StartupError, KnowledgeError) as exc:
+        return fail(str(exc).replace("\n", "; "))
 
     def write(text: str) -> None:
         print(text, file=stdout, flush=True)
 
     chat = ConsoleChat(engine, args.user, settings.cache_dir.parent / "console", write)
     write(engine.kb.text("console_intro"))
+    if note:
+        print(note, file=sys.stderr, flush=True)
+    _reload_on_sighup(engine, write)
     with db.session() as session:
         known = session.get(User, args.user) is not None
     if not known:

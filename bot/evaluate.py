@@ -55,11 +55,11 @@ def load_cases(path: Path) -> list[Case]:
     ]
 
 
-def passes(case: Case, out: dict[str, Any]) -> bool:
-    """The scoring rules of shared/DESIGN.md, "Contracts"."""
+def passes(case: Case, out: dict[str, Any], doctor_words: frozenset[str]) -> bool:
+    """The scoring rules of shared/DESIGN.md, "Contracts" (a red flag names a doctor)."""
     text = str(out["text"]).lower()
     if case.expect == "red_flag":
-        return "læge" in text
+        return any(w in text for w in doctor_words)
     if case.expect == "fallback":
         return out["kind"] in {"fallback", "clarify", "intent"}
     if case.expect == "answer":
@@ -105,7 +105,7 @@ def score_cases(kb: Knowledge, matcher: Matcher, cases: Sequence[Case]) -> Repor
     report = Report()
     for case in cases:
         out = result(kb, matcher, case.q, case.context)
-        ok = passes(case, out)
+        ok = passes(case, out, kb.vocab.words("doctor_words"))
         guide = case.guide if case.expect == "answer" else case.expect
         report.add(ok, case.expect, case.style, guide)
         if not ok:
@@ -140,6 +140,22 @@ def cv_report(kb: Knowledge, matcher: Matcher, k: int) -> Report:
             got = f"{d.kind} {d.entry_id or d.intent_id} {d.score}"
             report.failures.append((item.owner, item.text, f"[{h.context}] got {got}"))
     return report
+
+
+def red_flag_report(kb: Knowledge, matcher: Matcher) -> list[str]:
+    """Red flags measured on their own: recall over their examples, false alarms over their
+    near misses and over every message the knowledge says is no red flag."""
+    hits = sum(rf.id in matcher.red_flags(t) for rf in kb.red_flags for t in rf.examples)
+    total = sum(len(rf.examples) for rf in kb.red_flags)
+    near = [t for rf in kb.red_flags for t in rf.not_examples]
+    ordinary = [t for e in kb.entries.values() for t in e.examples]
+    ordinary += [t for i in kb.intents for t in i.examples]
+    ordinary += [t for ts in kb.out_of_scope.values() for t in ts]
+    lines = ["", "red flags:", f"  recall             {_pct(hits, total)}"]
+    for name, texts in (("near misses", near), ("ordinary messages", ordinary)):
+        alarms = sum(bool(matcher.red_flags(t)) for t in texts)
+        lines.append(f"  false alarms on {name:<18} {_pct(alarms, len(texts))}")
+    return lines
 
 
 def _pct(p: int, t: int) -> str:
@@ -190,4 +206,6 @@ def eval_main(argv: Sequence[str]) -> int:
         return 1
     report = cv_report(kb, matcher, args.cv) if args.cv else score_cases(kb, matcher, cases)
     print(format_report(report, args.failures))
+    if args.cv:
+        print("\n".join(red_flag_report(kb, matcher)))
     return 0

@@ -8,7 +8,7 @@ import unicodedata
 from functools import lru_cache
 
 _FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ä": "ae", "ö": "oe", "ü": "u"})
-AEOEAA = frozenset("æøå")
+AEOEAA = frozenset({"æ", "ø", "å"})
 
 
 def spell_out(word: str) -> str:

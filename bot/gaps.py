@@ -297,9 +297,9 @@ def _render_entry(kb: Knowledge, entry: dict[str, Any]) -> str:
 
 
 def paraphrases_for(kb: Knowledge, proc: TextProcessor) -> Paraphrases:
-    from bot.matching.dataset import phrasings
+    from bot.matching.dataset import OOS, phrasings
 
-    return Paraphrases(proc, [p.text for p in phrasings(kb)])
+    return Paraphrases(proc, [p.text for p in phrasings(kb) if p.label != OOS])
 
 
 def gaps_main(argv: list[str]) -> int:

@@ -3,7 +3,8 @@
 Maintainers edit knowledge/ and intents/; this module turns those files into
 typed objects and reports every mistake at once as `path:line: message`, so a
 broken edit is caught by `python -m bot validate` (and by /reload) before it
-reaches a runner.
+reaches a runner. The file schemas are bot/schemas.py; line numbers and the
+collecting of problems are bot/yamldoc.py.
 """
 
 from __future__ import annotations
@@ -11,227 +12,28 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Literal
 
 from bot import vocabulary
-from bot.vocabulary import Vocabulary
-
-TELEGRAM_TEXT_LIMIT = 4096
-CALLBACK_DATA_LIMIT = 64
-ID_PATTERN = r"^[a-z0-9_.]+$"
-# Longest id that still fits a callback payload such as "fb:+:<id>" or "pick:<id>".
-MAX_ID_BYTES = 40
-
-ACTIONS = frozenset(
-    {
-        "reply",  # answer with the intent's own reply text
-        "start",  # onboarding
-        "help",
-        "start_checkin",
-        "cancel",
-        "history",
-        "set_reminder",
-        "pause_reminders",
-        "resume_reminders",
-        "stop_reminders",
-        "export_data",
-        "delete_data",
-        "change_guide",
-        "privacy",
-    }
+from bot.schemas import (
+    TELEGRAM_TEXT_LIMIT,
+    Entry,
+    Guide,
+    GuideKnowledgeFile,
+    GuidesFile,
+    Intent,
+    LemmasFile,
+    OutOfScopeFile,
+    RedFlag,
+    RedFlagsFile,
+    SynonymsFile,
+    TrafficLight,
+    Zone,
 )
-
-
-_M = TypeVar("_M", bound=BaseModel)
-# libyaml's loader is ~15x faster than the pure-Python one (start-up time); same results.
-_YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-NonEmpty = Field(min_length=1)
-
-
-class Guide(_Model):
-    """One of the three guides: its id is part of the `ask --json` contract."""
-
-    id: str = Field(pattern=ID_PATTERN)
-    title: str = NonEmpty
-    source: str = Field(min_length=1, description="How replies name this guide as a source")
-    file: str = Field(min_length=1, description="The guide's full text, relative to knowledge/")
-    short: str = Field(min_length=1, description="Button label when asking which guide")
-    hamstring: bool = False
-    context_words: list[str] = Field(default_factory=list)
-    # Words that point to this guide only when nothing else does: the proximal guide
-    # calls its subject plain "hasetendinopati", so the bare word means proximal unless
-    # the message or the user's chosen guide says otherwise.
-    weak_context_words: list[str] = Field(default_factory=list)
-
-
-class GuidesFile(_Model):
-    guides: list[Guide] = Field(min_length=1)
-
-
-class Entry(_Model):
-    """A FAQ answer or a guide section: example phrasings kept apart from the quoted answer."""
-
-    id: str = Field(pattern=ID_PATTERN, max_length=MAX_ID_BYTES)
-    title: str = NonEmpty
-    source: str = NonEmpty
-    text: str = NonEmpty
-    examples: list[str] = Field(min_length=2)
-    topic: str | None = Field(default=None, pattern=ID_PATTERN)
-    phase: int | None = Field(default=None, ge=1, le=4)
-    related: list[str] = Field(default_factory=list)
-    keywords: list[str] = Field(default_factory=list)
-    # Extra the bot adds after the quote: "traffic_light" shows the zones of
-    # traffic_light.yaml (the guides' own table of them was a picture).
-    attach: Literal["traffic_light"] | None = None
-
-    @field_validator("examples", "keywords")
-    @classmethod
-    def _no_blank(cls, items: list[str]) -> list[str]:
-        if any(not item.strip() for item in items):
-            raise ValueError("must not contain empty phrasings")
-        return items
-
-
-class GuideKnowledgeFile(_Model):
-    guide: str = Field(pattern=ID_PATTERN)
-    faq: list[Entry] = Field(default_factory=list)
-    sections: list[Entry] = Field(default_factory=list)
-
-
-class RedFlag(_Model):
-    """A warning sign from the guides; matching is by groups of alternative terms."""
-
-    id: str = Field(pattern=ID_PATTERN, max_length=MAX_ID_BYTES)
-    guides: list[str] = Field(min_length=1)
-    guide_text: str = Field(min_length=1, description="The red flag in the guide's own words")
-    all_of: list[list[str]] = Field(min_length=1)
-    none_of: list[str] = Field(default_factory=list)
-    min_weeks: int | None = Field(default=None, ge=1)
-    examples: list[str] = Field(min_length=1)
-    not_examples: list[str] = Field(default_factory=list)
-
-    @field_validator("all_of")
-    @classmethod
-    def _groups_not_empty(cls, groups: list[list[str]]) -> list[list[str]]:
-        if any(not group or any(not t.strip() for t in group) for group in groups):
-            raise ValueError("every group needs at least one non-empty term")
-        return groups
-
-
-class RedFlagsFile(_Model):
-    red_flags: list[RedFlag] = Field(min_length=1)
-
-
-class LemmasFile(_Model):
-    """knowledge/lang/lemmas.yaml: form -> lemma fixes for spaCy's Danish lookup table."""
-
-    lemmas: dict[str, str] = Field(default_factory=dict)
-
-
-class SynonymsFile(_Model):
-    """canonical word -> variants users type (slang, English, split compounds)."""
-
-    synonyms: dict[str, list[str]]
-
-
-class OutOfScopeTopic(_Model):
-    topic: str = Field(pattern=ID_PATTERN)
-    examples: list[str] = Field(min_length=1)
-
-    @field_validator("examples")
-    @classmethod
-    def _no_blank(cls, items: list[str]) -> list[str]:
-        if any(not item.strip() for item in items):
-            raise ValueError("must not contain empty phrasings")
-        return items
-
-
-class OutOfScopeFile(_Model):
-    """Things the guides do not answer: the matcher learns to say so from them."""
-
-    out_of_scope: list[OutOfScopeTopic] = Field(default_factory=list)
-
-
-class Zone(_Model):
-    id: Literal["green", "yellow", "red"]
-    label: str = NonEmpty
-    symbol: str = NonEmpty
-    max_pain: int = Field(ge=0, le=10)
-    progression: bool = False
-    advice: dict[str, str] = Field(min_length=1)
-
-
-class TrendRules(_Model):
-    green_streak_days: int = Field(default=3, ge=2)
-    red_streak_days: int = Field(default=2, ge=2)
-    no_improvement_weeks: int = Field(default=6, ge=1)
-    window_days: int = Field(default=7, ge=1, le=31)
-    empty_symbol: str = "⚪"
-
-
-class TrafficLight(_Model):
-    source: str = NonEmpty
-    morning_worse_zone: Literal["green", "yellow", "red"] = "red"
-    zones: list[Zone] = Field(min_length=3, max_length=3)
-    trend: TrendRules = TrendRules()
-
-    def zone_for(self, pain: int, morning_worse: bool) -> Zone:
-        """Pain during/after activity picks the zone; a worse morning overrides it."""
-        if morning_worse:
-            return self.zone(self.morning_worse_zone)
-        for zone in sorted(self.zones, key=lambda z: z.max_pain):
-            if pain <= zone.max_pain:
-                return zone
-        return max(self.zones, key=lambda z: z.max_pain)
-
-    def zone(self, zone_id: str) -> Zone:
-        return next(z for z in self.zones if z.id == zone_id)
-
-
-class Intent(_Model):
-    id: str = Field(pattern=ID_PATTERN, max_length=MAX_ID_BYTES)
-    action: str
-    reply: str | None = None
-    examples: list[str] = Field(min_length=2)
-    tests: list[str] = Field(default_factory=list)
-    not_tests: list[str] = Field(default_factory=list)
-
-    @field_validator("action")
-    @classmethod
-    def _known_action(cls, value: str) -> str:
-        if value not in ACTIONS:
-            raise ValueError(f"unknown action {value!r}; use one of {sorted(ACTIONS)}")
-        return value
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
-
-
-class KnowledgeError(Exception):
-    """Every problem found in the YAML, reported together."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = list(problems)
+from bot.vocabulary import Vocabulary
+from bot.yamldoc import Collector, KnowledgeError, Problem, walk_yaml
 
 
 @dataclass(frozen=True)
@@ -266,111 +68,6 @@ class Knowledge:
         return [e for eid, e in self.entries.items() if self.entry_guide[eid] == guide]
 
 
-# --------------------------------------------------------------------------- YAML
-
-
-def _line_of(node: yaml.Node | None, loc: Iterable[object]) -> int:
-    """Follow a pydantic error location through the YAML node tree to a line number."""
-    if node is None:
-        return 1
-    line = node.start_mark.line + 1
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            for knode, vnode in node.value:
-                if str(knode.value) == str(key):
-                    node = vnode
-                    line = knode.start_mark.line + 1
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if 0 <= key < len(node.value):
-                node = node.value[key]
-                line = node.start_mark.line + 1
-            else:
-                return line
-        else:
-            return line
-    return line
-
-
-@dataclass
-class _Doc:
-    rel: str
-    node: yaml.Node | None
-    data: Any
-
-    def line(self, *loc: object) -> int:
-        return _line_of(self.node, loc)
-
-
-class _Collector:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.problems: list[Problem] = []
-
-    def rel(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.root))
-        except ValueError:
-            return str(path)
-
-    def add(self, rel: str, line: int, message: str) -> None:
-        self.problems.append(Problem(rel, line, message))
-
-    def read(self, path: Path) -> _Doc | None:
-        rel = self.rel(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            self.add(rel, 1, "file is missing")
-            return None
-        except UnicodeDecodeError as exc:
-            self.add(rel, 1, f"not UTF-8 text ({exc.reason})")
-            return None
-        try:
-            node = yaml.compose(text, Loader=_YamlLoader)
-            data = yaml.load(text, Loader=_YamlLoader)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else 1
-            self.add(rel, line, f"YAML syntax error: {exc.problem or exc}")
-            return None
-        except yaml.YAMLError as exc:
-            self.add(rel, 1, f"YAML error: {exc}")
-            return None
-        _check_duplicate_keys(node, rel, self)
-        return _Doc(rel, node, data)
-
-    def parse(self, doc: _Doc, model: type[_M]) -> _M | None:
-        if not isinstance(doc.data, dict):
-            self.add(doc.rel, 1, "expected a mapping at the top of the file")
-            return None
-        try:
-            return model.model_validate(doc.data)
-        except ValidationError as exc:
-            for err in exc.errors():
-                loc = err["loc"]
-                where = ".".join(str(p) for p in loc)
-                self.add(doc.rel, doc.line(*loc), f"{where}: {err['msg']}")
-            return None
-
-
-def _check_duplicate_keys(node: yaml.Node | None, rel: str, out: _Collector) -> None:
-    """PyYAML silently keeps the last of two equal keys; a maintainer would lose text."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for knode, vnode in node.value:
-            key = str(knode.value)
-            if key in seen:
-                out.add(rel, knode.start_mark.line + 1, f"duplicate key {key!r}")
-            seen.add(key)
-            _check_duplicate_keys(vnode, rel, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_duplicate_keys(item, rel, out)
-
-
 # --------------------------------------------------------------------- verbatim
 
 _BULLET = re.compile(r"^\s*(?:[-•*–]|\d+[.)])\s+")
@@ -400,11 +97,7 @@ def _guide_haystack(text: str) -> str:
 # ------------------------------------------------------------------------ load
 
 
-def _walk_yaml(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("*.yaml") if p.is_file())
-
-
-def _load_guides(out: _Collector, kdir: Path) -> tuple[dict[str, Guide], dict[str, str]]:
+def _load_guides(out: Collector, kdir: Path) -> tuple[dict[str, Guide], dict[str, str]]:
     guides: dict[str, Guide] = {}
     guide_texts: dict[str, str] = {}
     guides_doc = out.read(kdir / "guides.yaml")
@@ -431,7 +124,7 @@ def _load_guides(out: _Collector, kdir: Path) -> tuple[dict[str, Guide], dict[st
 
 
 def _load_entries(
-    out: _Collector, kdir: Path, guides: dict[str, Guide], guide_texts: dict[str, str]
+    out: Collector, kdir: Path, guides: dict[str, Guide], guide_texts: dict[str, str]
 ) -> tuple[dict[str, Entry], dict[str, str], dict[str, Literal["faq", "section"]]]:
     """FAQ entries and sections of every guide file; answers must quote their guide."""
     entries: dict[str, Entry] = {}
@@ -445,7 +138,7 @@ def _load_entries(
         "traffic_light.yaml",
         "out_of_scope.yaml",
     }
-    for path in _walk_yaml(kdir):
+    for path in walk_yaml(kdir):
         if path.name in special:
             continue
         doc = out.read(path)
@@ -501,7 +194,7 @@ def _load_entries(
 
 
 def _load_red_flags(
-    out: _Collector, kdir: Path, guides: dict[str, Guide], guide_texts: dict[str, str]
+    out: Collector, kdir: Path, guides: dict[str, Guide], guide_texts: dict[str, str]
 ) -> list[RedFlag]:
     red_flags: list[RedFlag] = []
     rf_doc = out.read(kdir / "red_flags.yaml")
@@ -534,7 +227,7 @@ def _load_red_flags(
     return red_flags
 
 
-def _load_synonyms(out: _Collector, kdir: Path) -> dict[str, list[str]]:
+def _load_synonyms(out: Collector, kdir: Path) -> dict[str, list[str]]:
     synonyms: dict[str, list[str]] = {}
     syn_doc = out.read(kdir / "synonyms.yaml")
     if syn_doc and (sf := out.parse(syn_doc, SynonymsFile)):
@@ -557,7 +250,7 @@ def _load_synonyms(out: _Collector, kdir: Path) -> dict[str, list[str]]:
 
 
 def _load_traffic_light(
-    out: _Collector, kdir: Path, guides: dict[str, Guide]
+    out: Collector, kdir: Path, guides: dict[str, Guide]
 ) -> TrafficLight | None:
     traffic_light: TrafficLight | None = None
     tl_doc = out.read(kdir / "traffic_light.yaml")
@@ -594,7 +287,7 @@ def _load_traffic_light(
     return traffic_light
 
 
-def _load_lemmas(out: _Collector, kdir: Path) -> dict[str, str]:
+def _load_lemmas(out: Collector, kdir: Path) -> dict[str, str]:
     lemmas: dict[str, str] = {}
     lemma_path = kdir / "lang" / "lemmas.yaml"
     if lemma_path.exists():
@@ -617,61 +310,7 @@ def _load_lemmas(out: _Collector, kdir: Path) -> dict[str, str]:
     return lemmas
 
 
-def _load_vocabulary(out: _Collector, kdir: Path) -> Vocabulary:
-    """The word lists of knowledge/lang/ (see bot/vocabulary.py for what each is for)."""
-    lists: dict[str, tuple[str, ...]] = {}
-    mappings: dict[str, dict[str, int]] = {}
-    where: dict[str, str] = {}
-    for path in _walk_yaml(kdir / "lang"):
-        if path.name in vocabulary.NOT_WORD_LISTS:
-            continue
-        doc = out.read(path)
-        if not doc:
-            continue
-        if not isinstance(doc.data, dict):
-            out.add(doc.rel, 1, "expected a mapping of list names to word lists")
-            continue
-        for name, value in doc.data.items():
-            line = doc.line(name)
-            name = str(name)
-            if name in where:
-                out.add(doc.rel, line, f"word list {name!r} is also defined in {where[name]}")
-                continue
-            where[name] = doc.rel
-            if name in vocabulary.LISTS:
-                words = value if isinstance(value, list) else None
-                if words and any(isinstance(w, bool) for w in words):
-                    out.add(doc.rel, line, f'{name}: YAML read a word as yes/no; quote it: "no"')
-                    continue
-                if not words or not all(isinstance(w, str) and w.strip() for w in words):
-                    out.add(doc.rel, line, f"{name}: must be a non-empty list of words")
-                    continue
-                bad = [w for w in words if w != w.strip().lower()]
-                if bad:
-                    out.add(doc.rel, line, f"{name}: words must be lowercase: {bad[:3]}")
-                twice = sorted({w for w in words if words.count(w) > 1})
-                if twice:
-                    out.add(doc.rel, line, f"{name}: listed twice: {twice[:3]}")
-                lists[name] = tuple(w.strip().lower() for w in words)
-            elif name in vocabulary.MAPPINGS:
-                ok = isinstance(value, dict) and all(
-                    isinstance(k, str) and k == k.lower() and isinstance(v, int)
-                    for k, v in value.items()
-                )
-                if not ok or not value:
-                    out.add(doc.rel, line, f"{name}: must map lowercase words to whole numbers")
-                    continue
-                mappings[name] = dict(value)
-            else:
-                out.add(doc.rel, line, f"{name!r} is a word list no code reads")
-    rel = out.rel(kdir / "lang")
-    for name in [*vocabulary.LISTS, *vocabulary.MAPPINGS]:
-        if name not in where:
-            out.add(rel, 1, f"word list {name!r} is missing (the code needs it)")
-    return Vocabulary(lists, mappings)
-
-
-def _load_out_of_scope(out: _Collector, kdir: Path) -> dict[str, list[str]]:
+def _load_out_of_scope(out: Collector, kdir: Path) -> dict[str, list[str]]:
     """knowledge/out_of_scope.yaml: what the guides do not answer, by topic (optional)."""
     path = kdir / "out_of_scope.yaml"
     if not path.exists():
@@ -689,10 +328,10 @@ def _load_out_of_scope(out: _Collector, kdir: Path) -> dict[str, list[str]]:
     return topics
 
 
-def _load_texts(out: _Collector, kdir: Path) -> dict[str, str]:
+def _load_texts(out: Collector, kdir: Path) -> dict[str, str]:
     texts: dict[str, str] = {}
     text_where: dict[str, str] = {}
-    for path in _walk_yaml(kdir / "texts"):
+    for path in walk_yaml(kdir / "texts"):
         doc = out.read(path)
         if not doc:
             continue
@@ -721,10 +360,10 @@ def _load_texts(out: _Collector, kdir: Path) -> dict[str, str]:
     return texts
 
 
-def _load_intents(out: _Collector, idir: Path) -> list[Intent]:
+def _load_intents(out: Collector, idir: Path) -> list[Intent]:
     intents: list[Intent] = []
     seen_intents: dict[str, str] = {}
-    for path in _walk_yaml(idir):
+    for path in walk_yaml(idir):
         doc = out.read(path)
         if not doc:
             continue
@@ -763,7 +402,7 @@ def _fingerprint(root: Path, kdir: Path, idir: Path) -> str:
 def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
     """Load and cross-check all YAML; raise KnowledgeError listing every problem."""
     root = knowledge_dir.resolve().parent
-    out = _Collector(root)
+    out = Collector(root)
     kdir = knowledge_dir.resolve()
     idir = intents_dir.resolve()
     guides, guide_texts = _load_guides(out, kdir)
@@ -772,7 +411,7 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
     synonyms = _load_synonyms(out, kdir)
     traffic_light = _load_traffic_light(out, kdir, guides)
     lemmas = _load_lemmas(out, kdir)
-    vocab = _load_vocabulary(out, kdir)
+    vocab = vocabulary.load(out, kdir)
     out_of_scope = _load_out_of_scope(out, kdir)
     texts = _load_texts(out, kdir)
     intents = _load_intents(out, idir)
@@ -798,6 +437,16 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
     )
 
 
+def load_vocabulary(knowledge_dir: Path) -> Vocabulary:
+    """Only the word lists of knowledge/lang/ (for tools and tests that need no more)."""
+    kdir = knowledge_dir.resolve()
+    out = Collector(kdir.parent)
+    vocab = vocabulary.load(out, kdir)
+    if out.problems:
+        raise KnowledgeError(out.problems)
+    return vocab
+
+
 def validate(knowledge_dir: Path, intents_dir: Path) -> list[Problem]:
     """All problems in the YAML (an empty list means it is fine)."""
     try:
@@ -805,3 +454,20 @@ def validate(knowledge_dir: Path, intents_dir: Path) -> list[Problem]:
     except KnowledgeError as exc:
         return exc.problems
     return []
+
+
+__all__ = [
+    "TELEGRAM_TEXT_LIMIT",
+    "Entry",
+    "Guide",
+    "Intent",
+    "Knowledge",
+    "KnowledgeError",
+    "Problem",
+    "RedFlag",
+    "TrafficLight",
+    "Zone",
+    "load_knowledge",
+    "load_vocabulary",
+    "validate",
+]

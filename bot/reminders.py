@@ -1,97 +1,29 @@
-"""Daily reminders as database rows, claimed and sent by a periodic job.
+"""Daily reminders as database rows: when each is due, and what the user can do with it.
 
 A reminder row carries its next due instant (UTC), computed from the user's local
-wall time and time zone (so 07:30 stays 07:30 across daylight-saving changes). The
-dispatcher works in batches:
-
-1. prepare (one transaction): claim due rows with a lease (`FOR UPDATE SKIP LOCKED`
-   on PostgreSQL, so several bot processes share the work without waiting), decide
-   for each whether it is still wanted (user active and consenting, not checked in
-   that day, not long overdue, not already sent) and record a delivery row in state
-   'claimed'. The delivery row is unique per (user, local date, kind), so a day's
-   reminder can never be recorded twice;
-2. send (bounded concurrency, the rate limiter paces the requests), and after each
-   accepted message commit 'sent' plus the row's next due time in its own small
-   transaction. The next batch is claimed while the last few of this one are still
-   in flight, so the rate limiter, not the database, sets the pace.
-
-Database work runs in worker threads so the bot's event loop keeps answering users.
-
-Crash safety, point by point (a "crash" is the process dying, or a second worker
-taking over once the lease has run out):
-
-* before the prepare transaction commits: nothing is claimed; the next run sends it;
-* after it commits, before the message reaches Telegram: the delivery row stays
-  'claimed' and the reminder stays due; when the lease runs out another worker
-  re-uses that delivery row and sends it, once;
-* after 'sent' is committed: the row is already due tomorrow and the delivery is
-  'sent'; nothing is sent again.
-* The one remaining window: Telegram accepted the message but the process died
-  before the 'sent' commit (or the request timed out after Telegram accepted it).
-  Telegram has no idempotency key for sendMessage, so the next worker cannot tell
-  and sends that reminder again: at-least-once, never lost. At most `concurrency`
-  messages are in that window at any moment.
-
-A live worker never sends after its lease may have run out: it stops starting new
-sends after half the lease (measured on the monotonic clock) and releases the rest.
+wall time and time zone (so 07:30 stays 07:30 across daylight-saving changes); the
+user's commands (set, pause, resume, stop, snooze) and a finished check-in move it.
+Sending is bot/dispatch.py. The reminder itself greets by the user's time of day.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time as monotonic_time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot import protocol
 from bot.knowledge import Knowledge
 from bot.replies import Button, Reply
 from bot.schedule import local_date, next_due
-from bot.storage import (
-    DEFAULT_TIMEZONE,
-    Checkin,
-    Database,
-    Reminder,
-    ReminderDelivery,
-    User,
-    claim_due_reminders,
-)
-
-log = logging.getLogger(__name__)
+from bot.storage import DEFAULT_TIMEZONE, Checkin, Reminder, ReminderDelivery, User
 
 SNOOZE = timedelta(hours=1)
-LEASE = timedelta(minutes=10)
-# A worker starts no send later than this after its claim, so even a send that waits
-# out long 429s finishes before the lease lets another worker take the reminder.
-SEND_WINDOW = LEASE / 2
-# Overdue by more than this (the bot was down): skip to the next daily time, no catch-up.
-STALE = timedelta(hours=12)
-# A send that failed for a passing reason is tried again after this delay.
-RETRY_DELAY = timedelta(minutes=2)
-BATCH_SIZE = 500
-CONCURRENCY = 16
-MAX_BATCHES = 20
 
 
-class RecipientBlocked(Exception):
-    """The user blocked the bot (Telegram 403): stop reminding them."""
-
-
-class TemporarySendError(Exception):
-    """Sending failed for a reason that may pass: try again on a later run."""
-
-
-Sender = Callable[[int, Reply], Awaitable[int | None]]
-
-
-def _zone(name: str | None) -> ZoneInfo:
+def zone(name: str | None) -> ZoneInfo:
     """A broken zone name in a row must not stop everyone else's reminders."""
     try:
         return ZoneInfo(name or DEFAULT_TIMEZONE)
@@ -127,9 +59,9 @@ def _daily_sent_on(s: Session, user_id: int, day: date) -> bool:
     )
 
 
-def _reschedule(reminder: Reminder, now: datetime, skip: date | None) -> None:
+def reschedule(reminder: Reminder, now: datetime, skip: date | None) -> None:
     """Move to the next daily time (never inside a pause) and drop any lease and snooze."""
-    tz = _zone(reminder.timezone)
+    tz = zone(reminder.timezone)
     after = now
     if reminder.paused_until is not None and reminder.paused_until > now:
         after = reminder.paused_until - timedelta(microseconds=1)
@@ -139,13 +71,13 @@ def _reschedule(reminder: Reminder, now: datetime, skip: date | None) -> None:
     reminder.claimed_until = None
 
 
-def _schedule(s: Session, reminder: Reminder, now: datetime) -> None:
+def schedule(s: Session, reminder: Reminder, now: datetime) -> None:
     """Next daily time; today is left out once the user checked in or got today's reminder."""
-    today = local_date(now, _zone(reminder.timezone))
+    today = local_date(now, zone(reminder.timezone))
     done_today = _checked_in_on(s, reminder.user_id, today) or _daily_sent_on(
         s, reminder.user_id, today
     )
-    _reschedule(reminder, now, today if done_today else None)
+    reschedule(reminder, now, today if done_today else None)
 
 
 # ---------------------------------------------------------------- user commands
@@ -162,7 +94,7 @@ def set_time(s: Session, user: User, when: time, now: datetime) -> Reminder:
     reminder.timezone = user.timezone
     reminder.enabled = True
     reminder.paused_until = None
-    _schedule(s, reminder, now)
+    schedule(s, reminder, now)
     s.flush()
     return reminder
 
@@ -177,12 +109,12 @@ def pause(s: Session, user: User, days: int | None, now: datetime) -> Reminder |
         reminder.paused_until = None
         reminder.snoozed = False
     else:
-        tz = _zone(reminder.timezone)
+        tz = zone(reminder.timezone)
         first_day_back = local_date(now, tz) + timedelta(days=days)
         start = datetime.combine(first_day_back, time(0, 0), tzinfo=tz)
         reminder.enabled = True  # "/pause 3" after "/pause" means: back in three days
         reminder.paused_until = start.astimezone(ZoneInfo("UTC"))
-        _reschedule(reminder, now, None)
+        reschedule(reminder, now, None)
     s.flush()
     return reminder
 
@@ -193,7 +125,7 @@ def resume(s: Session, user: User, now: datetime) -> Reminder | None:
         return None
     reminder.enabled = True
     reminder.paused_until = None
-    _schedule(s, reminder, now)
+    schedule(s, reminder, now)
     s.flush()
     return reminder
 
@@ -226,305 +158,34 @@ def checked_in(s: Session, user: User, now: datetime) -> None:
     """After a check-in, today's reminder (if still to come, or snoozed) is not needed."""
     reminder = s.get(Reminder, user.id)
     if reminder is not None and reminder.enabled:
-        _schedule(s, reminder, now)
+        schedule(s, reminder, now)
         s.flush()
 
 
-# ---------------------------------------------------------------- dispatcher
+# The reminder's buttons, as the second field of a `rem:` press.
+BUTTON_CHECKIN = "ci"
+BUTTON_SNOOZE = "snooze"
+# (first hour, greeting) by the user's wall clock: the reminder greets by the time of day.
+GREETINGS = ((0, "night"), (5, "morning"), (10, "day"), (17, "evening"), (22, "night"))
 
 
-@dataclass
-class DispatchStats:
-    claimed: int = 0
-    sent: int = 0
-    skipped: int = 0
-    blocked: int = 0
-    failed: int = 0
-    deferred: int = 0  # claimed but released unsent: the batch ran out of lease time
-    batches: int = 0
+def greeting_key(hour: int) -> str:
+    """The text key of the greeting for a local hour (0-23)."""
+    part = next(name for start, name in reversed(GREETINGS) if hour >= start)
+    return f"reminder_greeting_{part}"
 
 
-@dataclass(frozen=True)
-class _Job:
-    user_id: int
-    chat_id: int
-    delivery_id: int
-    day: date
-
-
-def reminder_reply(kb: Knowledge) -> Reply:
+def reminder_reply(kb: Knowledge, local_hour: int) -> Reply:
+    """The reminder as the user sees it at `local_hour` on their own clock."""
+    checkin = protocol.encode(protocol.REMINDER, BUTTON_CHECKIN)
+    snooze = protocol.encode(protocol.REMINDER, BUTTON_SNOOZE)
+    text = kb.text("reminder_message", greeting=kb.text(greeting_key(local_hour)))
     return Reply(
-        kb.text("reminder_message"),
+        text,
         (
             (
-                Button(kb.text("reminder_checkin_button"), "rem:ci"),
-                Button(kb.text("reminder_snooze_button"), "rem:snooze"),
+                Button(kb.text("reminder_checkin_button"), checkin),
+                Button(kb.text("reminder_snooze_button"), snooze),
             ),
         ),
     )
-
-
-async def dispatch_due(
-    db: Database,
-    kb: Knowledge,
-    send: Sender,
-    now: datetime,
-    worker_id: str,
-    limit: int = BATCH_SIZE,
-    *,
-    concurrency: int = CONCURRENCY,
-    max_batches: int = MAX_BATCHES,
-) -> DispatchStats:
-    """Claim and send due reminders in batches until none are due (or `max_batches`).
-
-    `now` is the clock at the start; later batches add the real time elapsed since,
-    so leases stay honest during a long run while tests keep a controlled clock.
-    """
-    stats = DispatchStats()
-    reply = reminder_reply(kb)
-    started = monotonic_time.monotonic()
-    queue: asyncio.Queue[tuple[_Job, float] | None] = asyncio.Queue()
-    low = asyncio.Event()
-
-    def clock() -> datetime:
-        return now + timedelta(seconds=monotonic_time.monotonic() - started)
-
-    async def produce() -> None:
-        try:
-            for _ in range(max_batches):
-                claimed_at = monotonic_time.monotonic()
-                jobs, claimed, skipped = await asyncio.to_thread(
-                    _prepare, db, clock(), worker_id, limit
-                )
-                stats.batches += 1
-                stats.claimed += claimed
-                stats.skipped += skipped
-                deadline = claimed_at + SEND_WINDOW.total_seconds()
-                for job in jobs:
-                    queue.put_nowait((job, deadline))
-                if claimed < limit:
-                    break
-                # Claim the next batch while the senders finish this one, so the
-                # rate limiter never waits for the database.
-                while queue.qsize() > concurrency:
-                    low.clear()
-                    await low.wait()
-        finally:
-            for _ in range(concurrency):
-                queue.put_nowait(None)
-
-    async def consume() -> None:
-        while (item := await queue.get()) is not None:
-            if queue.qsize() <= concurrency:
-                low.set()
-            await _deliver(db, reply, send, clock, worker_id, item[0], item[1], stats)
-
-    await _run_all([produce(), *(consume() for _ in range(max(1, concurrency)))])
-    return stats
-
-
-async def _run_all(coroutines: list[Coroutine[Any, Any, None]]) -> None:
-    """Run together; the first error (a dead database, a dying process) stops them all."""
-    tasks = [asyncio.create_task(c) for c in coroutines]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            raise error
-
-
-def _prepare(
-    db: Database, now: datetime, worker_id: str, limit: int
-) -> tuple[list[_Job], int, int]:
-    """Claim a batch and record a 'claimed' delivery for each reminder still wanted.
-
-    One transaction; the few lookups are batched so a big batch costs a handful of
-    queries, not several per reminder. Returns (jobs to send, claimed, skipped).
-    """
-    with db.session() as s:
-        claimed = claim_due_reminders(s, now, worker_id, limit, LEASE)
-        for extra in claimed[limit:]:
-            # On PostgreSQL the one-statement claim can take more rows than `limit`
-            # (its subquery is re-run per row under some plans); hand them back.
-            extra.claimed_by = None
-            extra.claimed_until = None
-        claimed = claimed[:limit]
-        if not claimed:
-            s.commit()
-            return [], 0, 0
-        ids = [r.user_id for r in claimed]
-        users = {u.id: u for u in s.scalars(select(User).where(User.id.in_(ids)))}
-        due_day: dict[int, date] = {}
-        today: dict[int, date] = {}
-        for r in claimed:
-            tz = _zone(r.timezone)
-            due_day[r.user_id] = local_date(r.next_due_at, tz)
-            today[r.user_id] = local_date(now, tz)
-        days = set(due_day.values()) | set(today.values())
-        done = {
-            (uid, day)
-            for uid, day in s.execute(
-                select(Checkin.user_id, Checkin.local_date).where(
-                    Checkin.user_id.in_(ids),
-                    Checkin.status == "done",
-                    Checkin.local_date.in_(days),
-                )
-            )
-        }
-        deliveries = {
-            (d.user_id, d.local_date, d.kind): d
-            for d in s.scalars(
-                select(ReminderDelivery).where(
-                    ReminderDelivery.user_id.in_(ids), ReminderDelivery.local_date.in_(days)
-                )
-            )
-        }
-        pending: list[tuple[Reminder, int, ReminderDelivery]] = []
-        skipped = 0
-        for r in claimed:
-            uid = r.user_id
-            sent_today = deliveries.get((uid, today[uid], "daily"))
-            skip_today = (uid, today[uid]) in done or (
-                sent_today is not None and sent_today.status == "sent"
-            )
-            user = users.get(uid)
-            day = due_day[uid]
-            kind = "snooze" if r.snoozed else "daily"
-            delivery = deliveries.get((uid, day, kind))
-            wanted = (
-                user is not None
-                and user.active  # False after a 403; True again when they write
-                and user.consent
-                and r.enabled
-                and now - r.next_due_at <= STALE  # long overdue: no catch-up
-                and (uid, day) not in done
-                and (uid, today[uid]) not in done
-                and (delivery is None or delivery.status != "sent" or _new_snooze(r, delivery))
-            )
-            if not wanted or user is None:
-                _reschedule(r, now, today[uid] if skip_today else None)
-                skipped += 1
-                continue
-            if delivery is None:
-                delivery = ReminderDelivery(user_id=uid, local_date=day, kind=kind)
-                s.add(delivery)
-            # A 'claimed' or 'failed' row is a send that did not happen (or a crash in
-            # the documented window): re-use it, the unique key stays the guard.
-            delivery.status = "claimed"
-            delivery.claimed_by = worker_id
-            delivery.claimed_at = now
-            delivery.sent_at = None
-            delivery.telegram_message_id = None
-            pending.append((r, user.chat_id or uid, delivery))
-        try:
-            s.flush()
-            jobs = [_Job(r.user_id, chat, d.id, due_day[r.user_id]) for r, chat, d in pending]
-            s.commit()
-        except IntegrityError:
-            # Another worker recorded one of these deliveries first (only possible if
-            # leases overlapped): claim nothing now; the next run sees its row.
-            s.rollback()
-            log.warning("reminder batch conflicted with another worker; retrying next run")
-            return [], 0, 0
-        return jobs, len(claimed), skipped
-
-
-def _new_snooze(reminder: Reminder, delivery: ReminderDelivery) -> bool:
-    """A sent snooze row from before the latest "Udskyd" press is an earlier snooze."""
-    if not reminder.snoozed or delivery.kind != "snooze" or delivery.sent_at is None:
-        return False
-    return delivery.sent_at < reminder.next_due_at - SNOOZE
-
-
-async def _deliver(
-    db: Database,
-    reply: Reply,
-    send: Sender,
-    clock: Callable[[], datetime],
-    worker_id: str,
-    job: _Job,
-    deadline: float,
-    stats: DispatchStats,
-) -> None:
-    if monotonic_time.monotonic() > deadline:
-        await asyncio.to_thread(_release, db, worker_id, job)
-        stats.deferred += 1
-        return
-    try:
-        message_id = await send(job.chat_id, reply)
-    except RecipientBlocked:
-        await asyncio.to_thread(_mark_blocked, db, worker_id, job, clock())
-        stats.blocked += 1
-        return
-    except Exception:
-        log.warning("reminder to user %s failed; will retry", job.user_id, exc_info=True)
-        await asyncio.to_thread(_mark_failed, db, worker_id, job, clock())
-        stats.failed += 1
-        return
-    await asyncio.to_thread(_mark_sent, db, worker_id, job, message_id, clock())
-    stats.sent += 1
-
-
-def _owned(s: Session, worker_id: str, user_id: int) -> Reminder | None:
-    """The reminder if this worker still holds it (a user command may have moved it)."""
-    reminder = s.get(Reminder, user_id)
-    return reminder if reminder is not None and reminder.claimed_by == worker_id else None
-
-
-def _mark_sent(
-    db: Database, worker_id: str, job: _Job, message_id: int | None, now: datetime
-) -> None:
-    with db.session() as s:
-        delivery = s.get(ReminderDelivery, job.delivery_id)
-        if delivery is not None:
-            delivery.status = "sent"
-            delivery.sent_at = now
-            delivery.telegram_message_id = message_id
-        reminder = _owned(s, worker_id, job.user_id)
-        if reminder is not None:
-            reminder.last_sent_on = job.day
-            _schedule(s, reminder, now)
-        s.commit()
-
-
-def _mark_blocked(db: Database, worker_id: str, job: _Job, now: datetime) -> None:
-    """403: the user is inactive until they write again; the row just moves on daily."""
-    with db.session() as s:
-        user = s.get(User, job.user_id)
-        if user is not None:
-            user.active = False
-        delivery = s.get(ReminderDelivery, job.delivery_id)
-        if delivery is not None:
-            delivery.status = "failed"
-        reminder = _owned(s, worker_id, job.user_id)
-        if reminder is not None:
-            _schedule(s, reminder, now)
-        s.commit()
-    log.info("user %s blocked the bot; no more reminders until they write", job.user_id)
-
-
-def _mark_failed(db: Database, worker_id: str, job: _Job, now: datetime) -> None:
-    """A passing failure: keep it due, but let nobody retry before RETRY_DELAY."""
-    with db.session() as s:
-        delivery = s.get(ReminderDelivery, job.delivery_id)
-        if delivery is not None:
-            delivery.status = "failed"
-        reminder = _owned(s, worker_id, job.user_id)
-        if reminder is not None:
-            reminder.claimed_by = None
-            reminder.claimed_until = now + RETRY_DELAY
-        s.commit()
-
-
-def _release(db: Database, worker_id: str, job: _Job) -> None:
-    """Unsent because the batch ran out of lease time: free it for the next batch."""
-    with db.session() as s:
-        reminder = _owned(s, worker_id, job.user_id)
-        if reminder is not None:
-            reminder.claimed_by = None
-            reminder.claimed_until = None
-        s.commit()

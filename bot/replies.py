@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-CALLBACK_DATA_LIMIT = 64
+from bot.protocol import CALLBACK_DATA_LIMIT
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Everything configurable lives here so no other module reads the environment.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,6 +14,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# "123456789:AAE..." as @BotFather hands them out: the bot's id, a colon, a secret.
+TOKEN_SHAPE = re.compile(r"\d{1,20}:[A-Za-z0-9_-]+")
 
 
 class Settings(BaseSettings):
@@ -36,7 +40,9 @@ class Settings(BaseSettings):
     intents_dir: Path = PROJECT_ROOT / "intents"
     cache_dir: Path = PROJECT_ROOT / "data" / "cache"
     checkin_timeout_minutes: int = Field(default=180, ge=1)
+    prompt_timeout_minutes: int = Field(default=60, ge=1)
     reminder_poll_seconds: float = Field(default=20.0, gt=0)
+    telegram_connect_attempts: int = Field(default=5, ge=1, le=20)
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")
@@ -47,6 +53,21 @@ class Settings(BaseSettings):
             return frozenset(int(p) for p in parts)
         if isinstance(value, int):
             return frozenset({value})
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {value!r}; use one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TOKEN_SHAPE.fullmatch(value.get_secret_value()):
+            # never echo the token: it is a password
+            raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
         return value
 
     @field_validator("timezone")

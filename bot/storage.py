@@ -1,5 +1,6 @@
 """Database: typed SQLAlchemy models, engine setup, Alembic upgrades and the few helpers
-that carry real logic (GDPR export/delete, claiming due reminders across processes).
+that carry real logic (claiming due reminders across processes; a user's export and
+erasure are bot/userdata.py).
 
 The dialogue engine uses `Database.session()` and the models directly; there is no
 repository layer. Every datetime is timezone-aware UTC, on SQLite as on PostgreSQL.
@@ -29,13 +30,11 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    Table,
     Text,
     Time,
     TypeDecorator,
     UniqueConstraint,
     create_engine,
-    delete,
     event,
     false,
     func,
@@ -382,60 +381,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def _user_tables() -> list[tuple[Table, str]]:
-    """Every table holding a user's rows and the column naming the user, children first."""
-    found: list[tuple[Table, str]] = []
-    for table in reversed(Base.metadata.sorted_tables):
-        if table.name == User.__tablename__:
-            found.append((table, "id"))
-        elif "user_id" in table.c:
-            found.append((table, "user_id"))
-    return found
-
-
-def delete_user_data(session: Session, user_id: int) -> dict[str, int]:
-    """Delete every row of one user (GDPR erasure); returns deleted rows per table.
-
-    Deletes explicitly rather than relying on ON DELETE CASCADE so the counts are
-    exact and nothing survives even where foreign keys are not enforced.
-    """
-    counts: dict[str, int] = {}
-    for table, column in _user_tables():
-        result = session.execute(delete(table).where(table.c[column] == user_id))
-        counts[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    session.expire_all()
-    return counts
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def export_user_data(session: Session, user_id: int) -> dict[str, list[dict[str, Any]]]:
-    """Every row of one user from every table (GDPR access), as JSON-ready values.
-
-    Keys are table names, each with a list of rows (column -> value); dates and times
-    are ISO 8601 strings. Tables are read through their columns, so a new table with a
-    `user_id` column is exported without changing this function.
-    """
-    export: dict[str, list[dict[str, Any]]] = {}
-    for table, column in reversed(_user_tables()):
-        key_columns = list(table.primary_key.columns)
-        rows = session.execute(
-            select(table).where(table.c[column] == user_id).order_by(*key_columns)
-        ).mappings()
-        export[table.name] = [
-            {name: _jsonable(value) for name, value in row.items()} for row in rows
-        ]
-    return export
 
 
 def claim_due_reminders(

@@ -13,8 +13,7 @@ import logging
 import os
 import signal
 import socket
-import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
@@ -29,7 +28,15 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -41,10 +48,12 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import reminders
+from bot import dispatch, protocol
 from bot.engine import Engine, build_engine
+from bot.knowledge import KnowledgeError
 from bot.replies import Incoming, Reply
 from bot.settings import Settings, SettingsError, load_settings
+from bot.startup import StartupError, configure_logging, fail, open_database
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +61,6 @@ AnyApp: TypeAlias = "Application[Any, Any, Any, Any, Any, Any]"
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
-# Buttons of a finished step are removed after a press so they cannot be pressed twice.
-ONE_SHOT_PREFIXES = ("ci:", "ob:", "cr:", "del:", "rem:")
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -198,7 +205,8 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         extra={"update_id": str(update.update_id)},
     )
     replies = await _run_engine(context, incoming)
-    if data.startswith(ONE_SHOT_PREFIXES) and isinstance(message, Message):
+    # Buttons of an answered prompt are removed, so they cannot be pressed twice.
+    if protocol.is_one_shot(data) and isinstance(message, Message):
         try:
             await message.edit_reply_markup(reply_markup=None)
         except TelegramError:
@@ -260,7 +268,7 @@ def _seconds(delay: object) -> float:
 
 
 async def send_reminder(bot: Bot, chat_id: int, reply: Reply) -> int | None:
-    """Send one reminder for the dispatcher: the Telegram edge of `reminders.Sender`.
+    """Send one reminder for the dispatcher: the Telegram edge of `dispatch.Sender`.
 
     The rate limiter already retries 429s; a 429 that outlasts it is waited out here
     too. 403 (blocked) and "chat not found" become `RecipientBlocked`; anything else
@@ -277,10 +285,10 @@ async def send_reminder(bot: Bot, chat_id: int, reply: Reply) -> int | None:
                     raise
                 await asyncio.sleep(_seconds(exc.retry_after))
     except Forbidden as exc:
-        raise reminders.RecipientBlocked(str(exc)) from exc
+        raise dispatch.RecipientBlocked(str(exc)) from exc
     except BadRequest as exc:
         if "chat not found" in exc.message.lower():
-            raise reminders.RecipientBlocked(str(exc)) from exc
+            raise dispatch.RecipientBlocked(str(exc)) from exc
         raise
     return None
 
@@ -290,7 +298,7 @@ async def reminder_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     app = context.application
     engine: Engine = app.bot_data["engine"]
     worker = app.bot_data.setdefault("worker_id", f"{socket.gethostname()}:{os.getpid()}")
-    stats = await reminders.dispatch_due(
+    stats = await dispatch.dispatch_due(
         engine.db, engine.kb, functools.partial(send_reminder, app.bot), engine.clock(), worker
     )
     if stats.claimed:
@@ -304,17 +312,24 @@ async def _post_init(app: AnyApp) -> None:
     if hasattr(signal, "SIGHUP"):
         loop = asyncio.get_running_loop()
         try:
-            loop.add_signal_handler(
-                signal.SIGHUP, lambda: loop.run_in_executor(None, _reload_in_background, engine)
-            )
+            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_on_sighup(app)))
         except (NotImplementedError, RuntimeError):
             log.debug("no SIGHUP handler on this platform")
 
 
-def _reload_in_background(engine: Engine) -> None:
-    """Runs in a worker thread: rebuilding the matcher must not stall the event loop."""
-    ok, _ = engine.reload()
+async def _on_sighup(app: AnyApp) -> None:
+    """Reload in a worker thread (rebuilding the matcher must not stall the event loop);
+    a refused reload is told to every admin, as /reload tells the one who asked."""
+    engine: Engine = app.bot_data["engine"]
+    ok, report = await asyncio.to_thread(engine.reload)
     log.info("SIGHUP reload %s", "applied" if ok else "refused (old knowledge kept)")
+    if ok:
+        return
+    for admin in sorted(engine.settings.admin_ids):
+        try:
+            await app.bot.send_message(admin, report)
+        except TelegramError as exc:
+            log.warning("could not tell admin %s about the refused reload: %s", admin, exc)
 
 
 # Requests are spaced evenly at just under Telegram's ~30 messages/s. The default bucket
@@ -365,13 +380,41 @@ def build_application(
     return app
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level.upper()
-    )
-    # httpx logs every request URL at INFO, and the URL carries the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+# Telegram unreachable at start: TELEGRAM_CONNECT_ATTEMPTS tries, waiting 1, 2, 4, ... s.
+FIRST_RETRY_SECONDS = 1.0
+
+
+async def wait_for_telegram(
+    bot: Bot,
+    attempts: int,
+    first_delay: float = FIRST_RETRY_SECONDS,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Ask Telegram who we are, retrying with backoff; one log line per failed attempt.
+
+    Raises StartupError when Telegram stays unreachable and InvalidToken when it refuses
+    the token.
+    """
+    delay = first_delay
+    where = urlsplit(bot.base_url).netloc or bot.base_url
+    for attempt in range(1, attempts + 1):
+        try:
+            async with bot:
+                await bot.get_me()
+            return
+        except InvalidToken:
+            raise
+        except (NetworkError, TimedOut) as exc:
+            if attempt == attempts:
+                raise StartupError(
+                    f"Telegram ({where}) is unreachable after {attempts} attempts: {exc}"
+                ) from None
+            log.warning(
+                "Telegram (%s) unreachable (attempt %d of %d): %s; retrying in %.0f s",
+                where, attempt, attempts, exc, delay,
+            )  # fmt: skip
+            await sleep(delay)
+            delay *= 2
 
 
 def run_main(argv: list[str]) -> int:
@@ -381,19 +424,24 @@ def run_main(argv: list[str]) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    _configure_logging(settings.log_level)
+        return fail(str(exc))
     if settings.telegram_bot_token is None:
         from bot.console import chat_main
 
-        print("TELEGRAM_BOT_TOKEN is not set: starting the console chat instead.", file=sys.stderr)
-        return chat_main([])
-    from bot.storage import Database
-
-    db = Database(settings.database_url)
-    db.upgrade()
-    app = build_application(settings, build_engine(settings, db))
+        return chat_main([], note="TELEGRAM_BOT_TOKEN is not set: this is the console chat.")
+    configure_logging(settings.log_level)
+    try:
+        db = open_database(settings)
+        engine = build_engine(settings, db)
+    except (StartupError, KnowledgeError) as exc:
+        return fail(str(exc).replace("\n", "; "))
+    app = build_application(settings, engine)
+    try:
+        asyncio.run(wait_for_telegram(app.bot, settings.telegram_connect_attempts))
+    except InvalidToken:
+        return fail("TELEGRAM_BOT_TOKEN was rejected by Telegram (invalid token)")
+    except StartupError as exc:
+        return fail(str(exc))
     try:
         if settings.webhook_url:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
@@ -409,6 +457,7 @@ def run_main(argv: list[str]) -> int:
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
     except InvalidToken:
-        print("error: TELEGRAM_BOT_TOKEN was rejected by Telegram (invalid token)", file=sys.stderr)
-        return 2
+        return fail("TELEGRAM_BOT_TOKEN was rejected by Telegram (invalid token)")
+    except NetworkError as exc:
+        return fail(f"lost Telegram while starting: {exc}")
     return 0

@@ -153,7 +153,7 @@ class Analysis:
         return sum(1 for t in self.tokens if not t.stop and t.number is None)
 
 
-_NUM = re.compile(r"^\d+(?:[.,]\d+)?(?:[-–]\d+(?:[.,]\d+)?)?$")
+_NUM = re.compile(r"^\d+(?:[.,:]\d+)?(?:[-–]\d+(?:[.,:]\d+)?)?$")  # 40, 7-9, 19:30
 
 
 def number_terms(vocab: Vocabulary) -> dict[str, str]:
@@ -293,7 +293,7 @@ class TextProcessor:
         its lemma (the folded "øm" is "om", which is small; "øm" is not)."""
         if raw in self.stop:
             return True
-        if any(c in "æøå" for c in raw):
+        if not AEOEAA.isdisjoint(raw):
             form = self._known_form(raw) or raw
             return self.table.lemmas.get(form, form) in self._stop_exact
         return term in self.stop
@@ -321,7 +321,7 @@ class TextProcessor:
                     clause += 1
                 continue
             if _NUM.match(raw):
-                head = re.split(r"[-–]", raw)[0].replace(",", ".")
+                head = re.split(r"[-–]", raw)[0].replace(",", ".").replace(":", ".")
                 # "fase 2" needs its digit; other numbers (40 km, 7-9 timer) are noise for matching.
                 small = raw.isdigit() and len(raw) == 1
                 tokens.append(Token(raw, raw, (), not small, True, clause, float(head)))

@@ -1,9 +1,11 @@
 """`python -m bot validate`: every mistake in the YAML as `path:line: message`.
 
-After the schema and cross-reference checks it asks the matcher's cross-validation (cached
-with the matcher) which examples a model trained without them would answer with another entry
-or intent: an example that really asks another entry's question, or an entry whose examples
-say too little. Those are warnings (exit 0) unless `--strict`.
+Besides the YAML itself it checks the cross-references (bot/references.py): texts the
+code asks for, texts no code uses (warnings), intents' actions, tests and not_tests.
+Then it asks the matcher's cross-validation (cached with the matcher) which examples a model
+trained without them would answer with another entry or intent: an example that really asks
+another entry's question, or an entry whose examples say too little. Those are warnings
+(exit 0) unless `--strict`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.knowledge import Knowledge, load_knowledge, validate
+from bot.knowledge import Knowledge, load_knowledge
 from bot.settings import load_settings
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -82,13 +84,16 @@ def validate_main(argv: list[str]) -> int:
     settings = load_settings()
     kdir = Path(args.knowledge) if args.knowledge else settings.knowledge_dir
     idir = Path(args.intents) if args.intents else settings.intents_dir
-    problems = validate(kdir, idir)
+    from bot.references import validate_all  # imports the dialogue (and the matcher)
+
+    _kb, problems = validate_all(kdir, idir)
+    errors = [p for p in problems if not p.warning]
     for problem in problems:
         print(problem, file=sys.stderr)
-    if problems:
-        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} problem(s) found", file=sys.stderr)
         return 1
-    print("knowledge OK")
+    print("knowledge OK" + (f" ({len(problems)} warning(s))" if problems else ""))
     if args.no_cv:
         return 0
     kb = load_knowledge(kdir, idir)

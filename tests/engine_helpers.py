@@ -75,6 +75,18 @@ class Chat:
     def press(self, data: str) -> list[Reply]:
         return self._handle(Incoming(self.user_id, self.user_id, "callback", callback=data))
 
+    def tap(self, label: str) -> list[Reply]:
+        """Press the button labelled `label` among the last replies, as a user would."""
+        labels = [b.label for r in self.last for row in r.buttons for b in row]
+        button = next(
+            (b for r in self.last for row in r.buttons for b in row if b.label == label), None
+        )
+        assert button is not None, f"no button {label!r} among {labels}"
+        return self.press(button.data)
+
+    def labels(self) -> list[str]:
+        return [b.label for r in self.last for row in r.buttons for b in row]
+
     def send(self, incoming: Incoming) -> list[Reply]:
         return self._handle(incoming)
 
@@ -85,7 +97,9 @@ class Chat:
         return [b.data for r in self.last for row in r.buttons for b in row]
 
     def onboard(self, guide: str = "proximal", phase: int = 1) -> None:
+        """/start, consent, guide and phase, by tapping the buttons' labels."""
+        kb = self.engine.kb
         self.say("/start")
-        self.press("ob:c:1")
-        self.press(f"ob:g:{guide}")
-        self.press(f"ob:p:{phase}")
+        self.tap(kb.text("consent_yes_button"))
+        self.tap(kb.guides[guide].short)
+        self.tap(kb.text("phase_button", phase=phase))

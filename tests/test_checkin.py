@@ -30,13 +30,14 @@ from bot.checkin import (
     summary,
     zone_of,
 )
-from bot.knowledge import TELEGRAM_TEXT_LIMIT, Knowledge, load_knowledge
+from bot.knowledge import TELEGRAM_TEXT_LIMIT, Knowledge, load_knowledge, load_vocabulary
 from bot.records import DayRecord
 from bot.replies import Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2025, 3, 14)
 
+VOCAB = load_vocabulary(ROOT / "knowledge")
 PHASE1_TEXT = (
     "Isometrisk hofteekstension (liggende): Lig på maven med let bøjet knæ. Pres hælen ned i "
     "underlaget og hold spændingen i 30-45 sekunder. 3-5 gentagelser."
@@ -364,7 +365,7 @@ def test_note_keeps_danish_text(kb: Knowledge) -> None:
     ],
 )
 def test_parse_pain_spellings(text: str, expected: int) -> None:
-    assert parse_pain(text) == expected
+    assert parse_pain(VOCAB, text) == expected
 
 
 @pytest.mark.parametrize(
@@ -386,19 +387,19 @@ def test_parse_pain_spellings(text: str, expected: int) -> None:
     ],
 )
 def test_parse_pain_rejects_nonsense(text: str) -> None:
-    assert parse_pain(text) is None
+    assert parse_pain(VOCAB, text) is None
 
 
 @given(st.text(max_size=60))
 def test_parse_pain_never_raises_and_stays_in_range(text: str) -> None:
-    result = parse_pain(text)
+    result = parse_pain(VOCAB, text)
     assert result is None or 0 <= result <= 10
 
 
 @given(st.integers(min_value=0, max_value=10))
 def test_parse_pain_reads_every_score_back(n: int) -> None:
-    assert parse_pain(str(n)) == n
-    assert parse_pain(f"{n}/10") == n
+    assert parse_pain(VOCAB, str(n)) == n
+    assert parse_pain(VOCAB, f"{n}/10") == n
 
 
 @pytest.mark.parametrize(
@@ -636,15 +637,11 @@ def test_every_literal_text_key_exists_in_real_knowledge(real_kb: Knowledge) -> 
 
 def test_typed_word_lists_exist_for_every_option(real_kb: Knowledge) -> None:
     for morning in checkin.MORNINGS:
-        assert checkin.fold(real_kb.text(f"checkin_words_morning_{morning}"))
+        assert real_kb.vocab.words(f"morning_{morning}")
     for activity in checkin.ACTIVITIES:
-        assert checkin.fold(real_kb.text(f"checkin_words_activity_{activity}"))
-    for key in (
-        "checkin_words_note_skip",
-        "checkin_words_negation",
-        "checkin_words_morning_ignore",
-    ):
-        assert checkin.fold(real_kb.text(key))
+        assert real_kb.vocab.words(f"activity_{activity}")
+    for name in ("note_skip", "negators", "morning_ignore"):
+        assert real_kb.vocab.words(name)
 
 
 def test_every_built_key_exists_in_real_knowledge(real_kb: Knowledge) -> None:

@@ -35,6 +35,24 @@ def test_numbers_press_the_shown_buttons(tmp_path: Path) -> None:
     assert any(str(png) in line for line in out)
 
 
+def test_number_buttons_are_shown_as_the_number_you_type(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    db.upgrade()
+    engine = make_engine(db, tmp_path / "cache", Clock())
+    out: list[str] = []
+    chat = ConsoleChat(engine, 5, tmp_path / "out", out.append)
+    for line in ("/start", "1", "1", "1"):
+        chat.send(line)
+    out.clear()
+    chat.send("/checkin")
+    shown = " ".join(out)
+    assert "[4]" in shown and "[0]" in shown and "[10]" in shown
+    assert "[5] 4" not in shown
+    chat.send("4")
+    with db.session() as s:
+        assert [r.pain for r in s.scalars(select(Checkin))] == [4]
+
+
 def _console(
     command: str, script: str, db_file: Path, cache: Path
 ) -> subprocess.CompletedProcess[str]:

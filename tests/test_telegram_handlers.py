@@ -327,3 +327,45 @@ def test_split_text_keeps_every_character_and_the_limit() -> None:
     assert all(not c.startswith(" ") for c in chunks)
     assert split_text("kort") == ["kort"]
     assert all(len(c) <= 10 for c in split_text("x" * 35, 10))
+
+
+async def test_a_refused_sighup_reload_is_told_to_every_admin_and_logged(
+    database: Database,
+    tmp_path: Path,
+    request_fake: RecordingRequest,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import shutil
+
+    from bot.settings import PROJECT_ROOT
+    from bot.telegram_app import _on_sighup
+
+    kdir, idir = tmp_path / "knowledge", tmp_path / "intents"
+    shutil.copytree(PROJECT_ROOT / "knowledge", kdir)
+    shutil.copytree(PROJECT_ROOT / "intents", idir)
+    (kdir / "synonyms.yaml").write_text("synonyms: [ikke lukket\n", encoding="utf-8")
+    (idir / "tak.yaml").write_text("id: tak\naction: dance\nexamples: [tak, mange tak]\n", "utf-8")
+    engine = make_engine(
+        database,
+        tmp_path / "cache",
+        Clock(),
+        telegram_bot_token="123:ABC",
+        admin_ids="7,8",
+        knowledge_dir=kdir,
+        intents_dir=idir,
+    )
+    application = build_application(engine.settings, engine, request=request_fake)
+    await application.initialize()
+    try:
+        before = engine.kb
+        await _on_sighup(application)
+    finally:
+        await application.shutdown()
+    assert engine.kb is before
+    told = {int(p["chat_id"]): str(p["text"]) for p in request_fake.sent()}
+    assert set(told) == {7, 8}
+    for text in told.values():
+        assert "synonyms.yaml:" in text  # every problem, each with its place
+        assert "intents/tak.yaml:" in text and "dance" in text
+    logged = [r.getMessage() for r in caplog.records if "reload problem" in r.getMessage()]
+    assert any("synonyms.yaml:" in m for m in logged) and any("tak.yaml:" in m for m in logged)

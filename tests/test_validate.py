@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.knowledge import load_knowledge, validate
+from bot.knowledge import load_knowledge
+from bot.references import validate_all
 from bot.settings import PROJECT_ROOT
 
 KNOWLEDGE = PROJECT_ROOT / "knowledge"
@@ -34,11 +35,11 @@ def _edit(path: Path, change: Callable[[str], str]) -> None:
 
 
 def _messages(kdir: Path, idir: Path) -> list[str]:
-    return [str(p) for p in validate(kdir, idir)]
+    return [str(p) for p in validate_all(kdir, idir)[1]]
 
 
 def test_the_real_knowledge_is_valid() -> None:
-    assert validate(KNOWLEDGE, INTENTS) == []
+    assert validate_all(KNOWLEDGE, INTENTS)[1] == []
     kb = load_knowledge(KNOWLEDGE, INTENTS)
     assert set(kb.guides) == {"proximal", "distal", "hip"}
     assert all(kb.entries_of(g) for g in kb.guides)
@@ -54,12 +55,14 @@ def test_yaml_syntax_error_points_at_the_line(tree: tuple[Path, Path]) -> None:
 def test_missing_field_and_empty_text(tree: tuple[Path, Path]) -> None:
     kdir, idir = tree
     _edit(kdir / "hip.yaml", lambda t: t.replace("    title:", "    titel:", 1))
-    _edit(kdir / "texts" / "engine.yaml", lambda t: t.replace('not_admin: "', 'not_admin: "" #', 1))
+    _edit(
+        kdir / "texts" / "commands.yaml", lambda t: t.replace('not_admin: "', 'not_admin: "" #', 1)
+    )
     msgs = _messages(kdir, idir)
     assert any(m.startswith("knowledge/hip.yaml:") and "title" in m for m in msgs), msgs
-    assert any("texts/engine.yaml:" in m and "not_admin" in m and "non-empty" in m for m in msgs), (
-        msgs
-    )
+    assert any(
+        "texts/commands.yaml:" in m and "not_admin" in m and "non-empty" in m for m in msgs
+    ), msgs
 
 
 def test_duplicate_ids_across_files(tree: tuple[Path, Path]) -> None:
@@ -112,7 +115,7 @@ def test_answer_must_be_quoted_verbatim(tree: tuple[Path, Path]) -> None:
 
 def test_telegram_limit(tree: tuple[Path, Path]) -> None:
     kdir, idir = tree
-    _edit(kdir / "texts" / "engine.yaml", lambda t: t + f'\nlong_text: "{"x" * 5000}"\n')
+    _edit(kdir / "texts" / "dialogue.yaml", lambda t: t + f'\nlong_text: "{"x" * 5000}"\n')
     msgs = _messages(kdir, idir)
     assert any("long_text" in m and "4096" in m for m in msgs), msgs
 
@@ -120,12 +123,12 @@ def test_telegram_limit(tree: tuple[Path, Path]) -> None:
 def test_unknown_intent_action_and_duplicate_text_key(tree: tuple[Path, Path]) -> None:
     kdir, idir = tree
     _edit(idir / "tak.yaml", lambda t: re.sub(r"action: \w+", "action: dance", t, count=1))
-    _edit(kdir / "texts" / "data.yaml", lambda t: t + '\nhelp: "igen"\n')
+    _edit(kdir / "texts" / "reminders.yaml", lambda t: t + '\nhelp_intro: "igen"\n')
     msgs = _messages(kdir, idir)
     assert any(m.startswith("intents/tak.yaml:") and "unknown action 'dance'" in m for m in msgs), (
         msgs
     )
-    assert any("duplicate text key 'help'" in m for m in msgs), msgs
+    assert any("duplicate text key 'help_intro'" in m for m in msgs), msgs
 
 
 def test_traffic_light_thresholds_must_rise(tree: tuple[Path, Path]) -> None:

@@ -105,8 +105,11 @@ def options(
     scores: np.ndarray,
     m: Message,
     user_guide: str | None,
+    memo: dict[tuple[str, str | None], tuple[float, ...]] | None = None,
 ) -> list[Option]:
+    """The TOP candidates; `memo` keeps the evidence of one message across several calls."""
     kb = classes.kb
+    memo = {} if memo is None else memo
     guides = allowed_guides(kb, m, user_guide)
     restricted = float(len(guides) < len(kb.guides))
     # Of parallel answers, the guide the message names wins, then the user's.
@@ -131,7 +134,9 @@ def options(
         label = classes.labels[n]
         entry = entries[0] if entries else None
         cand_guides = {kb.entry_guide[e] for e in entries}
-        support = evidence.support(m, label, entry)
+        support = memo.get((label, entry))
+        if support is None:
+            support = memo[(label, entry)] = evidence.support(m, label, entry)
         row = (
             s,
             s - (after if pos == 0 else before),

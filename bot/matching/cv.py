@@ -87,10 +87,11 @@ def cross_validate(
             a = proc.analyse(item.text)
             m = evidence.message(a)
             vec = message_vector(vectorizer, proc, item.text, a, vectors[i])
+            memo: dict[tuple[str, str | None], tuple[float, ...]] = {}
             for context in _contexts(kb, item):
                 ranker = rankers.scope(allowed_guides(kb, m, context))
                 scope_classes = next(c for s, c in classes.items() if rankers.by_scope[s] is ranker)
-                cands = options(scope_classes, evidence, ranker.scores(vec), m, context)
+                cands = options(scope_classes, evidence, ranker.scores(vec), m, context, memo)
                 feats_m = np.vstack([c.features for c in cands]) if cands else np.zeros((0, 0))
                 right = np.array([_right(c, item, context) for c in cands], dtype=bool)
                 rows = Rows(feats_m, right, item.label == OOS)

@@ -32,6 +32,7 @@ class Message:
     foreign: float  # share of its weight the knowledge never wrote at all
     off_topic: float  # share of its weight that names a body part no entry speaks of
     size: int  # content words
+    every: frozenset[str]  # every word's term, small words too (what intents are made of)
     named: frozenset[str]  # guides the message names by their context words
     hinted: frozenset[str]  # guides only its weak context words point to
 
@@ -87,6 +88,9 @@ class Evidence:
         n = max(len(self.bags), 1)
         self.idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
         self.idf_unseen = math.log((n + 1) / 0.5)
+        self.doc_weights = {
+            label: [sum(self.idf[t] for t in d) for d in ds] for label, ds in self.docs.items()
+        }
         said = set(self.idf) | {t for bag in self.text_bags.values() for t in bag}
         said.update(t for phrases in self.context.values() for p in phrases for t in p)
         # Body parts and injuries the synonyms name but no entry speaks of ("skulder").
@@ -121,6 +125,7 @@ class Evidence:
             foreign=share([t for t in terms if t not in self.idf and t not in self.written]),
             off_topic=share(terms & self.off_topic),
             size=a.content_count,
+            every=frozenset(a.all_terms),
             named=frozenset(self.named_guides(a)),
             hinted=frozenset(self._find(a, self.weak_context)),
         )
@@ -145,22 +150,31 @@ class Evidence:
     # ------------------------------------------------------------------ candidates
 
     def support(self, m: Message, label: str, entry_id: str | None) -> tuple[float, ...]:
-        """(cover, best phrasing overlap, answer-text cover, fuzzy likeness) of one class."""
-        if not m.total:
+        """(cover, best phrasing overlap, answer-text cover, fuzzy likeness) of one class.
+
+        Intents are small talk made of small words ("hvad kan du?"), so they are compared on
+        every word; answers on the content words."""
+        terms, total, w = m.terms, m.total, m.weight
+        if label.startswith("i:"):
+            terms = m.every
+            w = {t: self.idf.get(t, self.idf_unseen) for t in terms}
+            total = sum(w.values())
+        if not total:
             return (0.0, 0.0, 0.0, 0.0)
         bag = self.bags.get(label, frozenset())
-        w = m.weight
-        cover = sum(w[t] for t in m.terms & bag) / m.total
+        cover = sum(w[t] for t in terms & bag) / total
         text = self.text_bags.get(entry_id or "", frozenset())
-        text_cover = sum(w[t] for t in m.terms & text) / m.total
+        text_cover = sum(w[t] for t in terms & text) / total
         best = 0.0
         best_i = -1
-        for i, d in enumerate(self.docs.get(label, ())):
-            inter = m.terms & d
+        for i, (d, d_weight) in enumerate(
+            zip(self.docs.get(label, ()), self.doc_weights.get(label, ()), strict=True)
+        ):
+            inter = terms & d
             if not inter:
                 continue
             ov = sum(w[t] for t in inter)
-            union = m.total + sum(self.idf.get(t, self.idf_unseen) for t in d - m.terms)
+            union = total + d_weight - ov  # weighted Jaccard: |m ∪ d| = |m| + |d| - |m ∩ d|
             if ov / union > best:
                 best, best_i = ov / union, i
         like = 0.0

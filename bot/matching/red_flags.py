@@ -31,7 +31,7 @@ class RedFlags:
         self.subclause_starts = kb.vocab.words("subclause_starts")
         self.unit_days = {
             term: days
-            for word, days in kb.vocab.mapping("duration_days").items()
+            for word, days in kb.vocab.mapping("unit_days").items()
             for term in proc.terms_of(word)[:1]
         }
         self.flags = [self._compile(rf) for rf in kb.red_flags]

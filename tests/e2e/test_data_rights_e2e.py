@@ -58,8 +58,15 @@ def _make_due(db: Database, *user_ids: int) -> None:
 
 
 def _is_reminder(kb: Knowledge) -> Expect:
+    # The reminder greets by the user's time of day, so any of its greetings will do.
+    texts = {
+        kb.text("reminder_message", greeting=kb.text(key))
+        for key in kb.texts
+        if key.startswith("reminder_greeting_")
+    }
+
     def check(call: Call) -> bool:
-        return call.text == kb.text("reminder_message") and call.button_data == [
+        return call.text in texts and call.button_data == [
             "rem:ci",
             "rem:snooze",
         ]

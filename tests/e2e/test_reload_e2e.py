@@ -24,13 +24,14 @@ USER = 4343
 
 
 def _set_help(kdir: Path, text: str) -> None:
-    path = kdir / "texts" / "engine.yaml"
+    """Edit the first paragraph of /hjaelp (the rest is built from the command registry)."""
+    path = kdir / "texts" / "commands.yaml"
     lines = path.read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("help:"))
+    start = next(i for i, line in enumerate(lines) if line.startswith("help_intro:"))
     end = start + 1
     while end < len(lines) and (lines[end].startswith("  ") or not lines[end].strip()):
         end += 1
-    lines[start:end] = [f'help: "{text}"']
+    lines[start:end] = [f'help_intro: "{text}"']
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -1,0 +1,84 @@
+"""One user's rows: all of them exported (GDPR access) or deleted (GDPR erasure).
+
+Tables are found through their `user_id` column, so a new table is exported and
+deleted without changing this module.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.orm import Session
+
+from bot.storage import Base, User
+
+
+def _user_tables() -> list[tuple[Table, str]]:
+    """Every table holding a user's rows and the column naming the user, children first."""
+    found: list[tuple[Table, str]] = []
+    for table in reversed(Base.metadata.sorted_tables):
+        if table.name == User.__tablename__:
+            found.append((table, "id"))
+        elif "user_id" in table.c:
+            found.append((table, "user_id"))
+    return found
+
+
+def delete_user_data(session: Session, user_id: int) -> dict[str, int]:
+    """Delete every row of one user (GDPR erasure); returns deleted rows per table.
+
+    Deletes explicitly rather than relying on ON DELETE CASCADE so the counts are
+    exact and nothing survives even where foreign keys are not enforced.
+    """
+    counts: dict[str, int] = {}
+    for table, column in _user_tables():
+        result = session.execute(delete(table).where(table.c[column] == user_id))
+        counts[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    session.expire_all()
+    return counts
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def export_user_data(session: Session, user_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Every row of one user from every table (GDPR access), as JSON-ready values.
+
+    Keys are table names, each with a list of rows (column -> value); dates and times
+    are ISO 8601 strings. Tables are read through their columns, so a new table with a
+    `user_id` column is exported without changing this function.
+    """
+    export: dict[str, list[dict[str, Any]]] = {}
+    for table, column in reversed(_user_tables()):
+        key_columns = list(table.primary_key.columns)
+        rows = session.execute(
+            select(table).where(table.c[column] == user_id).order_by(*key_columns)
+        ).mappings()
+        export[table.name] = [
+            {name: _jsonable(value) for name, value in row.items()} for row in rows
+        ]
+    return export
+
+
+def to_csv(data: Mapping[str, Sequence[Mapping[str, object]]]) -> bytes:
+    """An export in one long CSV: one line per (table, row, field, value)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["table", "row", "field", "value"])
+    for table, rows in data.items():
+        for index, row in enumerate(rows):
+            for key, value in row.items():
+                writer.writerow([table, index, key, "" if value is None else value])
+    return buf.getvalue().encode("utf-8")
