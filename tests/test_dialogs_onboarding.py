@@ -68,7 +68,7 @@ def test_fase_with_a_number_sets_it_at_once(chat: Chat, database: Database) -> N
 
 def test_asking_to_change_phase_in_words_asks_which(chat: Chat, database: Database) -> None:
     chat.onboard(phase=1)
-    chat.say("skift til fase 2")
+    chat.say("jeg vil skifte fase")
     assert "Fase 2" in chat.labels()
     assert _phase(database) == 1
     chat.say("2")

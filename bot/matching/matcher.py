@@ -122,7 +122,7 @@ class Matcher:
         if decision.kind == "intent" and (rest := _after_first_clause(a)):
             # Small talk before a question ("tak, men hvor længe varer det?"): the question.
             answer = self._decide(rest, guide)
-            if answer.kind in {"answer", "red_flag"}:
+            if answer.kind in {"answer", "red_flag", "clarify"}:
                 return answer
         return decision
 
