@@ -41,8 +41,18 @@ def main() -> int:
             render(kb, matcher.decide(text))
             times.append((time.perf_counter() - start) * 1000)
             cpu.append((time.thread_time() - start_cpu) * 1000)
+    # Anchor, measured in the same run: spaCy's tokenizer alone on the same messages.
+    import spacy
+
+    tokenizer = spacy.blank("da").tokenizer
+    anchor: list[float] = []
+    for _ in range(args.rounds):
+        for text in messages:
+            start = time.perf_counter()
+            tokenizer(text)
+            anchor.append((time.perf_counter() - start) * 1000)
     print(f"messages {len(messages)} x {args.rounds} rounds = {len(times)} decisions")
-    for name, values in (("wall", times), ("cpu ", cpu)):
+    for name, values in (("wall", times), ("cpu ", cpu), ("anchor: spaCy tokenizer alone", anchor)):
         values.sort()
         p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
         print(

@@ -12,6 +12,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rapidfuzz import fuzz
 
@@ -40,13 +41,24 @@ class Message:
 class Evidence:
     """Built from the phrasings a ranker was trained on (per fold when cross-validating)."""
 
-    def __init__(self, kb: Knowledge, proc: TextProcessor, items: Sequence[Phrasing]) -> None:
+    def __init__(
+        self,
+        kb: Knowledge,
+        proc: TextProcessor,
+        items: Sequence[Phrasing],
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        """`state`: what `state()` saved for this knowledge, so a warm start analyses nothing."""
         self.kb = kb
         self.proc = proc
-        self.text_bags = {
-            eid: frozenset(proc.analyse(e.text).terms) for eid, e in kb.entries.items()
-        }
-        self.written_by_guides = {t for text in _written(kb) for t in proc.analyse(text).terms}
+        if state is not None:
+            self.text_bags = {eid: frozenset(ts) for eid, ts in state["text_bags"].items()}
+            self.written_by_guides = set(state["written_by_guides"])
+        else:
+            self.text_bags = {
+                eid: frozenset(proc.analyse(e.text).terms) for eid, e in kb.entries.items()
+            }
+            self.written_by_guides = {t for text in _written(kb) for t in proc.analyse(text).terms}
         self.context = {g.id: self._phrases(g.context_words) for g in kb.guides.values()}
         self.weak_context = {g.id: self._phrases(g.weak_context_words) for g in kb.guides.values()}
         # Context words that name the guide itself ("distal" in "Distal hasetendinopati").
@@ -54,7 +66,23 @@ class Evidence:
         for g in kb.guides.values():
             title = frozenset(proc.analyse(g.title).vocabulary)
             self.name_context[g.id] = [p for p in self.context[g.id] if set(p) <= title]
-        self._learn(items)
+        if state is not None:
+            self.docs = {label: [frozenset(d) for d in ds] for label, ds in state["docs"].items()}
+            self.strings = {label: list(ss) for label, ss in state["strings"].items()}
+            self.written = set(state["written"])
+            self._derive()
+        else:
+            self._learn(items)
+
+    def state(self) -> dict[str, Any]:
+        """The analysed phrasings as JSON-able data, for the matcher's cache."""
+        return {
+            "text_bags": {eid: sorted(ts) for eid, ts in self.text_bags.items()},
+            "written_by_guides": sorted(self.written_by_guides),
+            "docs": {label: [sorted(d) for d in ds] for label, ds in self.docs.items()},
+            "strings": self.strings,
+            "written": sorted(self.written),
+        }
 
     def with_phrasings(self, items: Sequence[Phrasing]) -> Evidence:
         """The same evidence over other phrasings (a cross-validation fold)."""
@@ -80,6 +108,11 @@ class Evidence:
                 strings[p.label].append(a.normalized)
         self.docs = dict(docs)
         self.strings = dict(strings)
+        self._derive()
+
+    def _derive(self) -> None:
+        """Everything that follows from the analysed phrasings without analysing again."""
+        proc = self.proc
         self.bags = {label: frozenset().union(*ds) for label, ds in self.docs.items()}
         df: dict[str, int] = defaultdict(int)
         for bag in self.bags.values():

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from bot.knowledge import Knowledge
 from bot.matching.candidates import Classes, allowed_guides, options
@@ -29,7 +30,7 @@ from bot.textproc import Analysis, TextProcessor, build_processor, save_analyses
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"
 FOLDS = 3  # the cross-validation the fusion model is fitted on (eval --cv K may use more)
 MAX_CHARS = 1500  # the question is rarely after 1,500 characters
 CACHE_SIZE = 4096
@@ -46,29 +47,32 @@ class Matcher:
         proc: TextProcessor,
         rankers: Rankers,
         fusion: Fusion,
-        held_out: list[dict[str, str | None]] | None = None,
+        held_out: list[dict[str, str | None]] | Path | None = None,
+        evidence_state: dict[str, Any] | None = None,
     ) -> None:
+        """`held_out`: the cross-validated decisions, or the cache file that holds them (read
+        only when asked for: validate and the tests need them, answering does not)."""
         self.kb = kb
         self.proc = proc
         self.rankers = rankers
         self.fusion = fusion
-        self.evidence = Evidence(kb, proc, phrasings(kb))
+        self.evidence = Evidence(kb, proc, phrasings(kb), evidence_state)
         self.classes = {id(r): Classes(kb, r) for r in rankers.by_scope.values()}
         self.flags = RedFlags(kb, proc)
-        self.held_out = held_out or []
+        self._held_out = held_out or []
         self._cache: dict[tuple[str, str | None], Decision] = {}
 
     @classmethod
     def build(cls, kb: Knowledge, cache_dir: Path | None = None) -> Matcher:
-        proc = build_processor(kb, cache_dir)
         folder = _folder(kb, cache_dir)
+        proc = build_processor(kb, cache_dir)
         matcher: Matcher | None = None
         if folder is not None and (folder / "heldout.json").exists():
             try:
                 rankers = Rankers.load(folder)
                 fusion = Fusion.from_json((folder / "fusion.json").read_text(encoding="utf-8"))
-                held = json.loads((folder / "heldout.json").read_text(encoding="utf-8"))
-                matcher = cls(kb, proc, rankers, fusion, held)
+                state = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+                matcher = cls(kb, proc, rankers, fusion, folder / "heldout.json", state)
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("matching cache unreadable, rebuilding: %s", exc)
         if matcher is None:
@@ -93,6 +97,19 @@ class Matcher:
         matcher = cls(kb, proc, rankers, fusion)
         matcher.held_out = [_summary(kb, fusion, h) for h in held]
         return matcher
+
+    @property
+    def held_out(self) -> list[dict[str, str | None]]:
+        if isinstance(self._held_out, Path):
+            loaded: list[dict[str, str | None]] = json.loads(
+                self._held_out.read_text(encoding="utf-8")
+            )
+            self._held_out = loaded
+        return self._held_out
+
+    @held_out.setter
+    def held_out(self, value: list[dict[str, str | None]]) -> None:
+        self._held_out = value
 
     # ------------------------------------------------------------------ deciding
 
@@ -160,6 +177,8 @@ def _save(matcher: Matcher, folder: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         matcher.rankers.save(tmp)
         (tmp / "fusion.json").write_text(matcher.fusion.to_json(), encoding="utf-8")
+        state = json.dumps(matcher.evidence.state(), ensure_ascii=False)
+        (tmp / "evidence.json").write_text(state, encoding="utf-8")
         held = json.dumps(matcher.held_out, ensure_ascii=False)
         (tmp / "heldout.json").write_text(held, encoding="utf-8")
         if folder.exists():

@@ -64,7 +64,7 @@ class Ranker:
 
     # ---------------------------------------------------------------- cache
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, with_vocabulary: bool = True) -> None:
         tmp = path.with_suffix(".tmp.npz")
         np.savez(
             tmp,
@@ -75,7 +75,7 @@ class Ranker:
                 json.dumps(
                     {
                         "classes": self.classes,
-                        "names": self.vectorizer.names(),
+                        "names": self.vectorizer.names() if with_vocabulary else [],
                         "char_columns": self.vectorizer.char_columns,
                     },
                     ensure_ascii=False,
@@ -86,11 +86,13 @@ class Ranker:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> Ranker:
+    def load(cls, path: Path, vectorizer: Vectorizer | None = None) -> Ranker:
+        """`vectorizer`: the one already loaded, when several rankers share it."""
         with np.load(path) as data:
             meta = json.loads(data["meta"].tobytes().decode())
-            columns = {name: i for i, name in enumerate(meta["names"])}
-            vectorizer = Vectorizer(columns, data["idf"], int(meta["char_columns"]))
+            if vectorizer is None:
+                columns = {name: i for i, name in enumerate(meta["names"])}
+                vectorizer = Vectorizer(columns, data["idf"], int(meta["char_columns"]))
             return cls(vectorizer, tuple(meta["classes"]), data["weights"], data["bias"])
 
 
@@ -143,17 +145,17 @@ class Rankers:
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for scope, ranker in self.by_scope.items():
-            ranker.save(folder / f"ranker-{scope}.npz")
+            ranker.save(folder / f"ranker-{scope}.npz", with_vocabulary=scope == ALL)
 
     @classmethod
     def load(cls, folder: Path) -> Rankers:
+        first = folder / f"ranker-{ALL}.npz"
+        if not first.exists():
+            raise ValueError(f"no {first.name} in {folder}")
+        shared = Ranker.load(first)
         by_scope = {
-            path.stem.removeprefix("ranker-"): Ranker.load(path)
+            path.stem.removeprefix("ranker-"): Ranker.load(path, shared.vectorizer)
             for path in sorted(folder.glob("ranker-*.npz"))
+            if path != first
         }
-        if ALL not in by_scope:
-            raise ValueError(f"no ranker-{ALL}.npz in {folder}")
-        shared = by_scope[ALL].vectorizer
-        return cls(
-            shared, {s: Ranker(shared, r.classes, r.weights, r.bias) for s, r in by_scope.items()}
-        )
+        return cls(shared.vectorizer, {ALL: shared, **by_scope})
