@@ -172,7 +172,7 @@ def format_report(report: Report, max_failures: int | None = None) -> str:
         lines += ["", f"{title}:"]
         lines += [f"  {k:<18} {_pct(*v)}" for k, v in sorted(table.items())]
     if report.failures:
-        shown = report.failures[:max_failures] if max_failures else report.failures
+        shown = report.failures if max_failures is None else report.failures[:max_failures]
         lines += ["", f"failing ({len(report.failures)}):"]
         for ident, q, got in shown:
             lines.append(f"  {ident}: {q[:90]!r}")

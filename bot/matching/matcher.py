@@ -76,6 +76,7 @@ class Matcher:
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("matching cache unreadable, rebuilding: %s", exc)
         if matcher is None:
+            log.info("training the matcher for this knowledge (once per knowledge change)")
             matcher = cls.train(kb, proc)
             if folder is not None:
                 _save(matcher, folder)
