@@ -17,8 +17,9 @@ KB, MATCHER = shared()
 
 
 # Intent test phrasings the learned matcher does not reach yet (a phase command with a
-# number loses to that phase's section; "heej" is corrected to another word). Shrink this list by better examples; it fails when it grows, and when
-# a listed phrasing starts to pass (then take it off).
+# number loses to that phase's section; "heej" is corrected to another word). Shrink this
+# list by better examples; it fails when it grows, and when a listed phrasing starts to pass
+# (then take it off).
 KNOWN_INTENT_MISSES: set[tuple[str, str]] = {
     ("fase", "jeg er rykket op i fase 3"),
     ("fase", "skift til fase 2"),
