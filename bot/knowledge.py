@@ -9,7 +9,9 @@ collecting of problems are bot/yamldoc.py.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import re
 import string
 from dataclasses import dataclass, field
@@ -55,6 +57,25 @@ class Knowledge:
     out_of_scope: dict[str, list[str]] = field(default_factory=dict)
     fingerprint: str = ""
     _formatter: string.Formatter = field(default_factory=string.Formatter, repr=False)
+
+    @functools.cached_property
+    def matching_fingerprint(self) -> str:
+        """A hash of what matching reads (not the bot's texts or the traffic light), so a
+        cache of the trained matcher survives an edit of a greeting."""
+        reads = {
+            "guides": {gid: g.model_dump() for gid, g in self.guides.items()},
+            "entries": {eid: e.model_dump() for eid, e in self.entries.items()},
+            "entry_guide": self.entry_guide,
+            "guide_texts": self.guide_texts,
+            "red_flags": [rf.model_dump() for rf in self.red_flags],
+            "synonyms": self.synonyms,
+            "intents": [(i.id, i.action, i.examples) for i in self.intents],
+            "lemmas": self.lemmas,
+            "vocab": [dict(self.vocab.lists), {k: dict(v) for k, v in self.vocab.mappings.items()}],
+            "out_of_scope": self.out_of_scope,
+        }
+        raw = json.dumps(reads, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     def text(self, key: str, **values: object) -> str:
         """A bot text by key, with `{placeholders}` filled in."""

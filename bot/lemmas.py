@@ -207,7 +207,7 @@ def build_compact_table(
 def load_compact_table(kb: Knowledge, cache_dir: Path | None) -> CompactTable:
     """The cached compact table for this knowledge, built from the full table if missing."""
     overrides = {k.lower(): v.lower() for k, v in kb.lemmas.items()}
-    key = f"lemmas-{PIPELINE_VERSION}-{kb.fingerprint or 'nofp'}-{lookups_version()}.json"
+    key = f"lemmas-{PIPELINE_VERSION}-{kb.matching_fingerprint}-{lookups_version()}.json"
     path = cache_dir / key if cache_dir else None
     if path is not None and path.exists():
         try:

@@ -419,7 +419,7 @@ def _analyses_path(kb: Knowledge, cache_dir: Path | None) -> Path | None:
         return None
     return (
         cache_dir
-        / f"analyses-{PIPELINE_VERSION}-{kb.fingerprint or 'nofp'}-{lookups_version()}.json"
+        / f"analyses-{PIPELINE_VERSION}-{kb.matching_fingerprint}-{lookups_version()}.json"
     )
 
 

@@ -167,7 +167,7 @@ def _summary(kb: Knowledge, fusion: Fusion, h: HeldOut) -> dict[str, str | None]
 def _folder(kb: Knowledge, cache_dir: Path | None) -> Path | None:
     if cache_dir is None:
         return None
-    return cache_dir / f"matcher-{MODEL_VERSION}-{kb.fingerprint or 'nofp'}"
+    return cache_dir / f"matcher-{MODEL_VERSION}-{kb.matching_fingerprint}"
 
 
 def _save(matcher: Matcher, folder: Path) -> None:
