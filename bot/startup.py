@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import stat
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
@@ -40,8 +40,22 @@ TEXT_LOGGERS = ("telegram",)
 REDACTED = "[redacted]"
 
 
+# What python-telegram-bot passes as a log argument when it is an update's content (e.g.
+# "Received data was: %r" at CRITICAL for an update it cannot parse): never shown.
+# (Telegram's own objects are known by their module: importing telegram here would slow
+# the console chat's start.)
+CONTENT_TYPES: tuple[type, ...] = (Mapping, list, tuple, bytes, bytearray)
+
+
+def _withheld(value: object) -> object:
+    telegram = type(value).__module__.startswith("telegram")
+    content = isinstance(value, CONTENT_TYPES) or (telegram and not isinstance(value, Exception))
+    return f"<{type(value).__name__} withheld>" if content else value
+
+
 class Redact(logging.Filter):
-    """Replaces secrets (the bot token, the webhook secret) wherever a record shows them.
+    """Replaces secrets (the bot token, the webhook secret) wherever a record shows them,
+    and withholds the updates and request data python-telegram-bot's records carry.
 
     A handler filter, so it sees every record that reaches the root's handlers, whatever
     logger made it; the message is formatted here with its args, and an exception's text
@@ -60,6 +74,11 @@ class Redact(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".")[0] in TEXT_LOGGERS and record.args:
+            args = record.args
+            record.args = (
+                (_withheld(args),) if isinstance(args, Mapping) else tuple(map(_withheld, args))
+            )
         if not self.secrets:
             return True
         try:

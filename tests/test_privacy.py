@@ -164,6 +164,9 @@ def test_the_token_is_redacted_from_messages_args_and_tracebacks() -> None:
 def test_configure_logging_redacts_at_debug_and_quiets_text_loggers(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    root = logging.getLogger()
+    names = ("telegram", "httpx", "httpcore", "apscheduler", "alembic")
+    saved = root.level, list(root.handlers), {n: logging.getLogger(n).level for n in names}
     configure_logging("DEBUG", secrets=[TOKEN])
     try:
         logging.getLogger("bot.test").debug("calling %s", f"/bot{TOKEN}/sendMessage")
@@ -172,7 +175,10 @@ def test_configure_logging_redacts_at_debug_and_quiets_text_loggers(
         assert "calling" in err and TOKEN not in err and NOTE not in err
         assert not logging.getLogger("telegram.ext.Application").isEnabledFor(logging.DEBUG)
     finally:
-        configure_logging("WARNING")
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
 
 
 def test_data_folder_is_made_private_and_another_folder_is_warned_about(
@@ -193,3 +199,32 @@ def test_data_folder_is_made_private_and_another_folder_is_warned_about(
     assert [r.getMessage() for r in caplog.records if "chmod 700" in r.getMessage()] == [
         f"the database folder {theirs} is open to other users (mode 755): chmod 700 it"
     ]
+
+
+def test_an_unparseable_update_is_logged_without_its_content() -> None:
+    """PTB logs an update it cannot parse at CRITICAL with the whole update."""
+    from telegram import Update
+
+    data = {"update_id": 1, "message": {"text": NOTE}}
+    redact = Redact([])
+    for args in [(data,), ([data],), (Update(1),)]:
+        record = logging.LogRecord(
+            "telegram.ext.Updater",
+            logging.CRITICAL,
+            __file__,
+            1,
+            "Received data was: %r",
+            args,
+            None,
+        )
+        redact.filter(record)
+        assert NOTE not in record.getMessage() and "withheld" in record.getMessage()
+    error = ValueError("bad gateway")
+    record = logging.LogRecord(
+        "telegram.ext.Application", logging.CRITICAL, __file__, 1, "aborted: %r", (error,), None
+    )
+    redact.filter(record)
+    assert "bad gateway" in record.getMessage()
+    own = logging.LogRecord("bot.engine", logging.INFO, __file__, 1, "%s", ([1, 2],), None)
+    redact.filter(own)
+    assert own.getMessage() == "[1, 2]"
