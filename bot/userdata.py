@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, exists, select
+from sqlalchemy import Select, Table, delete, exists, select
 from sqlalchemy.orm import Session
 
 from bot.storage import Base, Checkin, User
@@ -45,10 +45,10 @@ def delete_user_data(session: Session, user_id: int) -> dict[str, int]:
     return _delete_users(session, [user_id])
 
 
-def _delete_users(session: Session, user_ids: Sequence[int]) -> dict[str, int]:
+def _delete_users(session: Session, chosen: Sequence[int] | Select[int]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for table, column in _user_tables():
-        result = session.execute(delete(table).where(table.c[column].in_(user_ids)))
+        result = session.execute(delete(table).where(table.c[column].in_(chosen)))
         counts[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
     session.expire_all()
     session.info[ERASED] = True
@@ -60,23 +60,23 @@ def forget_guests(session: Session, now: datetime, retention: timedelta) -> list
 
     A guest's row holds only ids, the dialog state and timestamps; `updated_at` is set
     by every message (Engine). Users with a check-in keep their rows even without
-    consent (withdrawing consent is not erasure; /slet is). Returns the deleted ids.
+    consent (withdrawing consent is not erasure; /slet is). Every DELETE repeats the
+    conditions, so a guest who writes or consents meanwhile is kept. A guest whose message
+    is being handled in the very moment their row goes gets the error reply once; their
+    next message starts afresh. Returns the deleted ids.
     """
-    stale = (
-        select(User.id)
-        .where(
-            User.consent.is_(False),
-            User.consent_at.is_(None),
-            User.updated_at < now - retention,
-            ~exists().where(Checkin.user_id == User.id),
-        )
-        .order_by(User.id)
-        .limit(GUEST_BATCH)
+    conditions = (
+        User.consent.is_(False),
+        User.consent_at.is_(None),
+        User.updated_at < now - retention,
+        ~exists().where(Checkin.user_id == User.id),
     )
+    stale = select(User.id).where(*conditions).order_by(User.id).limit(GUEST_BATCH)
     forgotten: list[int] = []
     while ids := list(session.scalars(stale)):
-        _delete_users(session, ids)
-        forgotten.extend(ids)
+        _delete_users(session, select(User.id).where(User.id.in_(ids), *conditions))
+        kept = set(session.scalars(select(User.id).where(User.id.in_(ids))))
+        forgotten.extend(i for i in ids if i not in kept)
     return forgotten
 
 

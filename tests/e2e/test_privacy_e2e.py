@@ -1,7 +1,8 @@
 """Nothing left behind, through the real bot process at LOG_LEVEL=DEBUG (issue 8).
 
-One session: a consenting user checks in with a note and deletes everything, a guest
-asks a question and deletes their row. The database folder and files are private while
+One session: the cleanup at start forgets a guest silent for 31 days (and keeps one of 29),
+a consenting user checks in with a note and deletes everything, a guest asks a question
+and deletes their row. The database folder and files are private while
 the bot runs, the note is in none of the database files after /slet, and the whole
 DEBUG log holds neither the token nor any text a user typed or the bot sent.
 """
@@ -9,15 +10,16 @@ DEBUG log holds neither the token nor any text a user typed or the bot sent.
 from __future__ import annotations
 
 import stat
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot.knowledge import Knowledge
-from bot.storage import Checkin, Database, User
+from bot.storage import Checkin, Database, User, utcnow
 
-from .botproc import Chat, contains, has_button, sqlite_url
+from .botproc import Chat, contains, has_button, sqlite_url, wait_until
 from .conftest import BotFactory
 from .fake_telegram import FakeTelegram
 
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.e2e
 
 ALICE = 6001  # consents, checks in with a note, deletes everything
 GUEST = 6002  # never consents, asks a question, deletes their row
+OLD_GUEST, RECENT_GUEST = 6003, 6004  # wrote 31 and 29 days ago, never consented
 NOTE = "QZXV stiv efter intervaller paa bakken"  # distinctive: found only if it survived
 QUESTION = "hvor lang tid tager det"
 GUEST_QUESTION = "kan jeg løbe med ondt under ballen"
@@ -40,7 +43,21 @@ def test_private_files_no_bytes_after_slet_and_a_debug_log_without_secrets(
     fake, kb = fake_telegram, knowledge
     path = tmp_path / "data" / "bot.sqlite3"  # the bot creates the folder
     url = sqlite_url(path)
+    # A guest silent for longer than GUEST_RETENTION_DAYS (default 30) and a recent one.
+    db = Database(url)  # creates the folder as the bot would
+    db.upgrade()
+    with db.session() as s:
+        s.add(User(id=OLD_GUEST, updated_at=utcnow() - timedelta(days=31)))
+        s.add(User(id=RECENT_GUEST, updated_at=utcnow() - timedelta(days=29)))
+        s.commit()
     bot = bot_process({"DATABASE_URL": url, "LOG_LEVEL": "DEBUG"}).start_and_wait(timeout=120.0)
+
+    def user_ids() -> set[int]:
+        with db.session() as s:
+            return set(s.scalars(select(User.id)))
+
+    wait_until(lambda: OLD_GUEST not in user_ids())  # the cleanup job runs at start
+    assert RECENT_GUEST in user_ids()
     files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
     assert _mode(path.parent) == 0o700
     assert {f.name: _mode(f) for f in files} == {f.name: 0o600 for f in files}
@@ -55,7 +72,6 @@ def test_private_files_no_bytes_after_slet_and_a_debug_log_without_secrets(
     zone = kb.traffic_light.zone("yellow")
     summary = kb.text("checkin_summary_zone", symbol=zone.symbol, label=zone.label, pain=3)
     alice.say(NOTE, contains(summary))
-    db = Database(url)
     with db.session() as s:
         assert [c.note for c in s.scalars(select(Checkin))] == [NOTE]
 
