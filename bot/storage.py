@@ -10,6 +10,7 @@ Helpers flush but never commit: the caller owns the transaction.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -57,6 +58,7 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_TIMEZONE = "Europe/Copenhagen"
 
@@ -420,8 +422,12 @@ class Database:
         if self.dialect != "sqlite":
             return
         with self.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy, _frames, _copied = connection.exec_driver_sql(
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            ).one()
             connection.commit()
+        if busy:  # a reader held the WAL past busy_timeout: the next scrub or start does it
+            log.warning("the WAL checkpoint after an erasure was blocked by a reader")
 
     def dispose(self) -> None:
         self.engine.dispose()
