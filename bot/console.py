@@ -131,6 +131,7 @@ def chat_main(
         engine = build_engine(settings, db)
     except (StartupError, KnowledgeError) as exc:
         return fail(str(exc).replace("\n", "; "))
+    engine.forget_guests()  # as the Telegram bot does at start
 
     def write(text: str) -> None:
         print(text, file=stdout, flush=True)

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from bot.references import load_checked
 from bot.replies import Incoming, Reply
 from bot.settings import Settings
 from bot.storage import Database, User, utcnow
+from bot.userdata import ERASED, forget_guests
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,10 @@ class Engine:
                 )
                 replies = router.run(turn)
                 s.commit()
+                if s.info.pop(ERASED, False):
+                    # Crash window: killed between the commit and this checkpoint, the
+                    # erased pages stay in the WAL until the checkpoint at the next start.
+                    self.db.scrub()
                 return replies
         except Exception:
             log.exception("failed to handle an update from user %s", msg.user_id)
@@ -140,6 +145,19 @@ class Engine:
                 s.commit()
                 log.info("user %s blocked the bot; marked inactive", user_id)
 
+    def forget_guests(self) -> int:
+        """Delete users who never consented and were silent for GUEST_RETENTION_DAYS."""
+        retention = timedelta(days=self.settings.guest_retention_days)
+        with self.db.session() as s:
+            forgotten = forget_guests(s, self.clock(), retention)
+            s.commit()
+        if forgotten:
+            self.db.scrub()
+            for user_id in forgotten:
+                self.guests.forget(user_id)
+            log.info("guest cleanup: %d user row(s) without consent deleted", len(forgotten))
+        return len(forgotten)
+
     def _user(self, s: Session, msg: Incoming) -> User:
         # Only a private chat (chat id == user id on Telegram) is where reminders may go;
         # a mention in a group must not send the user's health prompts to that group.
@@ -155,6 +173,8 @@ class Engine:
             s.flush()
         elif not user.active:
             user.active = True
+        # The last time the user wrote: a guest is forgotten that long after (forget_guests).
+        user.updated_at = self.clock()
         if private and user.chat_id != msg.chat_id:
             user.chat_id = msg.chat_id
         return user

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     cache_dir: Path = PROJECT_ROOT / "data" / "cache"
     checkin_timeout_minutes: int = Field(default=180, ge=1)
     prompt_timeout_minutes: int = Field(default=60, ge=1)
+    guest_retention_days: int = Field(default=30, ge=1, le=36500)
     reminder_poll_seconds: float = Field(default=20.0, gt=0)
     telegram_connect_attempts: int = Field(default=5, ge=1, le=20)
     log_level: str = "INFO"

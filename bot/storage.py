@@ -10,6 +10,7 @@ Helpers flush but never commit: the caller owns the transaction.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -57,6 +58,7 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_TIMEZONE = "Europe/Copenhagen"
 
@@ -296,16 +298,41 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    """Foreign keys are off by default in SQLite; WAL lets readers and a writer overlap."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
+# The database holds health data: only the bot's own OS user may read it.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _make_folder(path: Path) -> None:
+    """The database's folder, created 0700 (mkdir's mode is subject to the umask)."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=PRIVATE_DIR_MODE)
+        path.parent.chmod(PRIVATE_DIR_MODE)
+
+
+def _sqlite_connect_listener(path: Path | None) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        """Foreign keys are off by default in SQLite; WAL lets readers and a writer overlap;
+        secure_delete overwrites deleted rows (/slet) instead of only unlinking them."""
+        # SQLite has just created the file (umask mode, still empty) or opened an older
+        # install's; it gives -wal and -shm the main file's mode when it creates them, so
+        # a private main file, tightened before the first write, makes them private too.
+        if path is not None:
+            for file in (path, *(Path(f"{path}{side}") for side in SQLITE_SIDE_FILES)):
+                if file.exists() and file.stat().st_mode & 0o077:
+                    file.chmod(PRIVATE_FILE_MODE)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA secure_delete=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    return on_connect
 
 
 class Database:
@@ -316,16 +343,22 @@ class Database:
         if self.url.get_backend_name() == "sqlite":
             path = _sqlite_file(self.url)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(self.url)
-            event.listen(self.engine, "connect", _on_sqlite_connect)
+                _make_folder(path)
+            # hide_parameters: an error's message must not carry a note's text to the log
+            self.engine: Engine = create_engine(self.url, hide_parameters=True)
+            event.listen(self.engine, "connect", _sqlite_connect_listener(path))
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True)
+            self.engine = create_engine(self.url, pool_pre_ping=True, hide_parameters=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file (None for PostgreSQL or an in-memory database)."""
+        return _sqlite_file(self.url) if self.dialect == "sqlite" else None
 
     def session(self) -> Session:
         return self._sessions()
@@ -378,6 +411,23 @@ class Database:
         from alembic.script import ScriptDirectory
 
         return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+
+    def scrub(self) -> None:
+        """After an erasure: copy the WAL into the database and truncate it to 0 bytes.
+
+        With secure_delete the erased rows are zeroed in the database file, but their old
+        pages stay in bot.sqlite3-wal until a checkpoint; TRUNCATE empties the file now.
+        Nothing to do on PostgreSQL (its files are the server operator's).
+        """
+        if self.dialect != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            busy, _frames, _copied = connection.exec_driver_sql(
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            ).one()
+            connection.commit()
+        if busy:  # a reader held the WAL past busy_timeout: the next scrub or start does it
+            log.warning("the WAL checkpoint after an erasure was blocked by a reader")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -305,6 +305,16 @@ async def reminder_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         log.info("reminders: %s", stats)
 
 
+# How often users who never consented are looked for (they are kept GUEST_RETENTION_DAYS).
+GUEST_CLEANUP_SECONDS = 3600.0
+
+
+async def guest_cleanup_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Periodic job (and once at start): forget users who never consented and went quiet."""
+    engine: Engine = context.application.bot_data["engine"]
+    await asyncio.to_thread(engine.forget_guests)
+
+
 async def _post_init(app: AnyApp) -> None:
     engine: Engine = app.bot_data["engine"]
     commands = [BotCommand(name, description) for name, description in engine.menu_commands()]
@@ -377,6 +387,7 @@ def build_application(
         app.job_queue.run_repeating(
             reminder_job, interval=settings.reminder_poll_seconds, first=1.0
         )
+        app.job_queue.run_repeating(guest_cleanup_job, interval=GUEST_CLEANUP_SECONDS, first=0.5)
     return app
 
 
@@ -429,7 +440,10 @@ def run_main(argv: list[str]) -> int:
         from bot.console import chat_main
 
         return chat_main([], note="TELEGRAM_BOT_TOKEN is not set: this is the console chat.")
-    configure_logging(settings.log_level)
+    secrets = (settings.telegram_bot_token, settings.webhook_secret)
+    configure_logging(
+        settings.log_level, secrets=[x.get_secret_value() for x in secrets if x is not None]
+    )
     try:
         db = open_database(settings)
         engine = build_engine(settings, db)

@@ -9,13 +9,19 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Select, Table, delete, exists, select
 from sqlalchemy.orm import Session
 
-from bot.storage import Base, User
+from bot.storage import Base, Checkin, User
+
+# session.info key: rows were erased in this transaction, so the caller scrubs the
+# database files after the commit (Database.scrub).
+ERASED = "erased_user_data"
+# Guests forgotten per statement: keeps each transaction short with many of them.
+GUEST_BATCH = 500
 
 
 def _user_tables() -> list[tuple[Table, str]]:
@@ -33,14 +39,45 @@ def delete_user_data(session: Session, user_id: int) -> dict[str, int]:
     """Delete every row of one user (GDPR erasure); returns deleted rows per table.
 
     Deletes explicitly rather than relying on ON DELETE CASCADE so the counts are
-    exact and nothing survives even where foreign keys are not enforced.
+    exact and nothing survives even where foreign keys are not enforced. Marks the
+    session (ERASED) so whoever commits it scrubs the files afterwards.
     """
+    return _delete_users(session, [user_id])
+
+
+def _delete_users(session: Session, chosen: Sequence[int] | Select[int]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for table, column in _user_tables():
-        result = session.execute(delete(table).where(table.c[column] == user_id))
+        result = session.execute(delete(table).where(table.c[column].in_(chosen)))
         counts[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
     session.expire_all()
+    session.info[ERASED] = True
     return counts
+
+
+def forget_guests(session: Session, now: datetime, retention: timedelta) -> list[int]:
+    """Delete the rows of users who never consented and have not written for `retention`.
+
+    A guest's row holds only ids, the dialog state and timestamps; `updated_at` is set
+    by every message (Engine). Users with a check-in keep their rows even without
+    consent (withdrawing consent is not erasure; /slet is). Every DELETE repeats the
+    conditions, so a guest who writes or consents meanwhile is kept. A guest whose message
+    is being handled in the very moment their row goes gets the error reply once; their
+    next message starts afresh. Returns the deleted ids.
+    """
+    conditions = (
+        User.consent.is_(False),
+        User.consent_at.is_(None),
+        User.updated_at < now - retention,
+        ~exists().where(Checkin.user_id == User.id),
+    )
+    stale = select(User.id).where(*conditions).order_by(User.id).limit(GUEST_BATCH)
+    forgotten: list[int] = []
+    while ids := list(session.scalars(stale)):
+        _delete_users(session, select(User.id).where(User.id.in_(ids), *conditions))
+        kept = set(session.scalars(select(User.id).where(User.id.in_(ids))))
+        forgotten.extend(i for i in ids if i not in kept)
+    return forgotten
 
 
 def _jsonable(value: Any) -> Any:
