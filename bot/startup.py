@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.settings import PROJECT_ROOT, Settings
-from bot.storage import PRIVATE_DIR_MODE, Database
+from bot.sqlite_files import PRIVATE_DIR_MODE
+from bot.storage import Database
 
 EXIT_CONFIG = 2
 # Libraries that log routine steps at INFO: every 20 s for the reminder job, ten lines

@@ -58,6 +58,12 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from bot.sqlite_files import (
+    make_private_folder,
+    sqlite_connect_listener,
+    sqlite_file,
+)
+
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_TIMEZONE = "Europe/Copenhagen"
@@ -291,62 +297,18 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def _sqlite_file(url: URL) -> Path | None:
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
-
-
-# The database holds health data: only the bot's own OS user may read it.
-PRIVATE_FILE_MODE = 0o600
-PRIVATE_DIR_MODE = 0o700
-SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
-
-
-def _make_folder(path: Path) -> None:
-    """The database's folder, created 0700 (mkdir's mode is subject to the umask)."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=PRIVATE_DIR_MODE)
-        path.parent.chmod(PRIVATE_DIR_MODE)
-
-
-def _sqlite_connect_listener(path: Path | None) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        """Foreign keys are off by default in SQLite; WAL lets readers and a writer overlap;
-        secure_delete overwrites deleted rows (/slet) instead of only unlinking them."""
-        # SQLite has just created the file (umask mode, still empty) or opened an older
-        # install's; it gives -wal and -shm the main file's mode when it creates them, so
-        # a private main file, tightened before the first write, makes them private too.
-        if path is not None:
-            for file in (path, *(Path(f"{path}{side}") for side in SQLITE_SIDE_FILES)):
-                if file.exists() and file.stat().st_mode & 0o077:
-                    file.chmod(PRIVATE_FILE_MODE)
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA secure_delete=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        finally:
-            cursor.close()
-
-    return on_connect
-
-
 class Database:
     """One engine and session factory for one database URL."""
 
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         if self.url.get_backend_name() == "sqlite":
-            path = _sqlite_file(self.url)
+            path = sqlite_file(self.url)
             if path is not None:
-                _make_folder(path)
+                make_private_folder(path)
             # hide_parameters: an error's message must not carry a note's text to the log
             self.engine: Engine = create_engine(self.url, hide_parameters=True)
-            event.listen(self.engine, "connect", _sqlite_connect_listener(path))
+            event.listen(self.engine, "connect", sqlite_connect_listener(path))
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True, hide_parameters=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -358,7 +320,7 @@ class Database:
     @property
     def sqlite_path(self) -> Path | None:
         """The SQLite file (None for PostgreSQL or an in-memory database)."""
-        return _sqlite_file(self.url) if self.dialect == "sqlite" else None
+        return sqlite_file(self.url) if self.dialect == "sqlite" else None
 
     def session(self) -> Session:
         return self._sessions()
