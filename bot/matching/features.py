@@ -13,7 +13,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
@@ -51,6 +51,11 @@ class Vectorizer:
     columns: dict[str, int]
     idf: np.ndarray  # float32, one per column
     char_columns: int  # columns below this index are character n-grams
+    _idf: list[float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Plain floats: a message's few hundred look-ups stay out of numpy's scalar overhead.
+        object.__setattr__(self, "_idf", self.idf.tolist())
 
     @classmethod
     def fit(cls, docs: Sequence[tuple[Counter[str], Counter[str]]]) -> Vectorizer:
@@ -85,7 +90,7 @@ class Vectorizer:
                 col = self.columns.get(prefix + name)
                 if col is not None:
                     block_cols.append(col)
-                    block_vals.append((1.0 + math.log(count)) * float(self.idf[col]))
+                    block_vals.append((1.0 + math.log(count)) * self._idf[col])
             norm = math.sqrt(sum(v * v for v in block_vals)) * math.sqrt(2.0)
             if norm > 0:
                 cols += block_cols

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class Ranker:
     classes: tuple[str, ...]
     weights: np.ndarray  # (classes, columns) float32
     bias: np.ndarray  # (classes,)
+    _by_column: np.ndarray = field(init=False, repr=False, compare=False)
 
     @classmethod
     def train(
@@ -59,8 +60,13 @@ class Ranker:
         cols, vals = vec
         if len(cols) == 0:
             return np.array(self.bias, copy=True)
-        out: np.ndarray = self.weights[:, cols] @ vals + self.bias
+        out: np.ndarray = vals @ self._by_column[cols] + self.bias
         return out
+
+    def __post_init__(self) -> None:
+        # Columns as rows: a message's few hundred columns are then contiguous reads.
+        object.__setattr__(self, "_by_column", np.ascontiguousarray(self.weights.T))
+        object.__setattr__(self, "weights", self._by_column.T)  # the same memory, one copy
 
     # ---------------------------------------------------------------- cache
 

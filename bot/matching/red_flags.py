@@ -22,6 +22,8 @@ class _Flag:
     flag: RedFlag
     groups: tuple[tuple[tuple[str, ...], ...], ...]
     none_of: tuple[tuple[str, ...], ...]
+    # Per group, every term its phrases use: a message with none of one group's is no match.
+    needs: tuple[frozenset[str], ...]
 
 
 class RedFlags:
@@ -41,13 +43,17 @@ class RedFlags:
 
     def _compile(self, rf: RedFlag) -> _Flag:
         groups = tuple(tuple(s for t in g if (s := self._phrase(t))) for g in rf.all_of)
-        return _Flag(rf, groups, tuple(s for t in rf.none_of if (s := self._phrase(t))))
+        none_of = tuple(s for t in rf.none_of if (s := self._phrase(t)))
+        needs = tuple(frozenset(t for seq in g for t in seq) for g in groups)
+        return _Flag(rf, groups, none_of, needs)
 
     def find(self, a: Analysis) -> tuple[str, ...]:
         return tuple(f.flag.id for f in self.flags if self._fires(f, a))
 
     def _fires(self, f: _Flag, a: Analysis) -> bool:
         toks, vocab = a.tokens, a.vocabulary
+        if any(need.isdisjoint(vocab) for need in f.needs):
+            return False
         # Quick reject: every group needs a phrase whose words all occur somewhere.
         for group in f.groups:
             if not any(all(t in vocab for t in seq) for seq in group):
