@@ -23,7 +23,7 @@ from bot.ask import load_all, result
 from bot.knowledge import Knowledge, KnowledgeError
 from bot.matching import Matcher
 from bot.matching.cv import cross_validate, features_of
-from bot.matching.dataset import OOS, phrasings
+from bot.matching.dataset import OOS, intent_of, phrasings
 from bot.matching.decision import decide
 from bot.settings import SettingsError
 
@@ -126,7 +126,7 @@ def cv_report(kb: Knowledge, matcher: Matcher, k: int) -> Report:
         item = h.item
         if item.label == OOS:
             kind, ok = "fallback", d.kind in {"fallback", "clarify"}
-        elif item.label.startswith("i:"):
+        elif intent_of(item.label) is not None:
             kind, ok = "intent", d.kind == "intent" and d.intent_id == item.owner
         else:
             kind = "answer"

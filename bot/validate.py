@@ -55,16 +55,14 @@ def takeovers(kb: Knowledge, cache_dir: Path | None) -> list[tuple[str, str]]:
     """(example, decided as) for examples cross-validation answers with another entry, in the
     example's own guide (where its entry has every advantage)."""
     from bot.matching import Matcher
+    from bot.matching.dataset import OOS, intent_of
 
     matcher = Matcher.build(kb, cache_dir)
     found: list[tuple[str, str]] = []
     for h in matcher.held_out:
-        own_context = h["context"] == (
-            kb.entry_guide.get(str(h["owner"]))
-            if h["label"] != "oos" and not str(h["label"]).startswith("i:")
-            else None
-        )
-        if not own_context:
+        label, owner = str(h["label"]), str(h["owner"])
+        is_entry = label != OOS and intent_of(label) is None
+        if h["context"] != (kb.entry_guide.get(owner) if is_entry else None):
             continue
         decided = (
             h["entry"] if h["kind"] == "answer" else h["intent"] if h["kind"] == "intent" else None

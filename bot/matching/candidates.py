@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.knowledge import Knowledge
-from bot.matching.dataset import OOS
+from bot.matching.dataset import OOS, entry_class, intent_of
 from bot.matching.evidence import Evidence, Message
 from bot.matching.model import Ranker
 
@@ -64,9 +64,8 @@ class Classes:
         self.labels = ranker.classes
         self.oos = self.labels.index(OOS) if OOS in self.labels else -1
         by_label: dict[str, list[str]] = {}
-        for eid, e in kb.entries.items():
-            label = f"t:{e.topic}" if e.topic else f"e:{eid}"
-            by_label.setdefault(label, []).append(eid)
+        for eid in kb.entries:
+            by_label.setdefault(entry_class(kb, eid), []).append(eid)
         self.entries = by_label
 
     def resolve(
@@ -75,8 +74,8 @@ class Classes:
         """The class's entries in the allowed guides; of parallel entries, those of the first
         preferred guide set that picks exactly one (the message's own guide words, then the
         user's guide)."""
-        if label.startswith("i:"):
-            return (), label[2:]
+        if (intent := intent_of(label)) is not None:
+            return (), intent
         found = tuple(e for e in self.entries.get(label, ()) if self.kb.entry_guide[e] in guides)
         if len(found) > 1:
             for wanted in prefer:

@@ -81,7 +81,7 @@ def cross_validate(
             sorted(kb.guides),
         )
         evidence = base.with_phrasings([items[i] for i in train])
-        classes = {s: Classes(kb, r) for s, r in rankers.by_scope.items()}
+        classes = {id(r): Classes(kb, r) for r in rankers.by_scope.values()}
         for i in test:
             item = items[i]
             a = proc.analyse(item.text)
@@ -90,8 +90,7 @@ def cross_validate(
             memo: dict[tuple[str, str | None], tuple[float, ...]] = {}
             for context in _contexts(kb, item):
                 ranker = rankers.scope(allowed_guides(kb, m, context))
-                scope_classes = next(c for s, c in classes.items() if rankers.by_scope[s] is ranker)
-                cands = options(scope_classes, evidence, ranker.scores(vec), m, context, memo)
+                cands = options(classes[id(ranker)], evidence, ranker.scores(vec), m, context, memo)
                 feats_m = np.vstack([c.features for c in cands]) if cands else np.zeros((0, 0))
                 right = np.array([_right(c, item, context) for c in cands], dtype=bool)
                 rows = Rows(feats_m, right, item.label == OOS)

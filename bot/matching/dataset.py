@@ -29,8 +29,16 @@ def entry_class(kb: Knowledge, entry_id: str) -> str:
     return f"t:{topic}" if topic else f"e:{entry_id}"
 
 
+INTENT = "i:"
+
+
 def intent_class(intent_id: str) -> str:
-    return f"i:{intent_id}"
+    return INTENT + intent_id
+
+
+def intent_of(label: str) -> str | None:
+    """The intent a ranker class stands for, or None for an answer or out of scope."""
+    return label.removeprefix(INTENT) if label.startswith(INTENT) else None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from bot.knowledge import Knowledge
-from bot.matching.dataset import OOS, Phrasing
+from bot.matching.dataset import OOS, Phrasing, intent_of
 from bot.textproc import Analysis, TextProcessor, find_phrase
 
 
@@ -102,7 +102,7 @@ class Evidence:
             if p.label == OOS:
                 continue
             a = proc.analyse(p.text)
-            terms = frozenset(a.all_terms if p.label.startswith("i:") else a.terms)
+            terms = frozenset(a.all_terms if intent_of(p.label) else a.terms)
             if terms:
                 docs[p.label].append(terms)
                 strings[p.label].append(a.normalized)
@@ -188,7 +188,7 @@ class Evidence:
         Intents are small talk made of small words ("hvad kan du?"), so they are compared on
         every word; answers on the content words."""
         terms, total, w = m.terms, m.total, m.weight
-        if label.startswith("i:"):
+        if intent_of(label) is not None:
             terms = m.every
             w = {t: self.idf.get(t, self.idf_unseen) for t in terms}
             total = sum(w.values())
