@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from bot.webhook import SECRET_HEADER, build_webhook_app, update_id_of
+from bot.webhook import SECRET_HEADER, ListenError, build_webhook_app, serve, update_id_of
 
 SECRET = "unit-Secret_42"
 PATH = "/telegram"
@@ -252,3 +253,13 @@ def test_over_real_http_semantics_with_the_test_client() -> None:
 def test_a_webhook_needs_a_secret() -> None:
     with pytest.raises(ValueError, match="secret"):
         build_webhook_app(PATH, "", Accepted())
+
+
+async def test_serving_on_a_busy_port_is_one_clear_error() -> None:
+    app = build_webhook_app(PATH, SECRET, Accepted())
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ListenError, match=f"127.0.0.1:{port}"):
+            await serve(app, "127.0.0.1", port)

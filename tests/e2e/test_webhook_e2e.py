@@ -208,6 +208,8 @@ def test_webhook_refuses_before_reading_and_stays_flat(
     assert len(chat.messages()) >= answered + 1
     assert sum(question in c.text for c in fake.sent) == 0  # the bot never echoes it
     bot.stop()
+    # SIGTERM ended the server and then the Application cleanly (not killed by the signal).
+    assert bot.proc is not None and bot.proc.returncode == 0
     log = bot.log()
     assert question not in log and SECRET not in log and fake.token not in log
     assert "Traceback" not in log and " ERROR " not in log
