@@ -263,3 +263,15 @@ async def test_serving_on_a_busy_port_is_one_clear_error() -> None:
         port = busy.getsockname()[1]
         with pytest.raises(ListenError, match=f"127.0.0.1:{port}"):
             await serve(app, "127.0.0.1", port)
+
+
+def test_webhook_max_body_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import SettingsError, load_settings
+
+    monkeypatch.delenv("WEBHOOK_MAX_BODY", raising=False)
+    assert load_settings(_env_file=None).webhook_max_body == 1_000_000
+    monkeypatch.setenv("WEBHOOK_MAX_BODY", "2000000")
+    assert load_settings(_env_file=None).webhook_max_body == 2_000_000
+    monkeypatch.setenv("WEBHOOK_MAX_BODY", "10")
+    with pytest.raises(SettingsError, match="WEBHOOK_MAX_BODY"):
+        load_settings(_env_file=None)
