@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from bot.webhook import SECRET_HEADER, ListenError, build_webhook_app, serve, update_id_of
 
@@ -236,16 +236,17 @@ def test_update_id_of() -> None:
     assert update_id_of(b"{") is None
 
 
-def test_over_real_http_semantics_with_the_test_client() -> None:
-    """The same app behind starlette's TestClient (httpx): headers as a client sends them."""
+async def test_over_http_semantics_with_an_httpx_client() -> None:
+    """The same app behind httpx's ASGI transport: headers as a real client sends them."""
     accepted = Accepted()
     app = build_webhook_app(PATH, SECRET, accepted, max_body=LIMIT)
-    with TestClient(app) as client:
-        assert client.get("/healthz").status_code == 200
-        ok = client.post(PATH, content=update(3), headers={SECRET_HEADER: SECRET})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+        assert (await client.get("/healthz")).status_code == 200
+        ok = await client.post(PATH, content=update(3), headers={SECRET_HEADER: SECRET})
         assert ok.status_code == 200
-        assert client.post(PATH, content=update(4)).status_code == 403
-        big = client.post(PATH, content=b"x" * (LIMIT + 1), headers={SECRET_HEADER: SECRET})
+        assert (await client.post(PATH, content=update(4))).status_code == 403
+        big = await client.post(PATH, content=b"x" * (LIMIT + 1), headers={SECRET_HEADER: SECRET})
         assert big.status_code == 413
     assert accepted.bodies == [update(3)]
 
