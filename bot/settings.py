@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_max_body: int = Field(default=1_000_000, ge=1024, le=100_000_000)
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
     intents_dir: Path = PROJECT_ROOT / "intents"
     cache_dir: Path = PROJECT_ROOT / "data" / "cache"

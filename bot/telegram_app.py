@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import json
 import logging
 import os
 import signal
@@ -54,6 +55,8 @@ from bot.knowledge import KnowledgeError
 from bot.replies import Incoming, Reply
 from bot.settings import Settings, SettingsError, load_settings
 from bot.startup import StartupError, configure_logging, fail, open_database
+from bot.webhook import ListenError, build_webhook_app
+from bot.webhook import serve as serve_webhook
 
 log = logging.getLogger(__name__)
 
@@ -428,6 +431,32 @@ async def wait_for_telegram(
             delay *= 2
 
 
+async def run_webhook(app: AnyApp, settings: Settings) -> None:
+    """Webhook mode: bot/webhook.py's ASGI app feeds the Application, which runs without
+    polling. `accept` decides what the webhook's 200 means: here, that the update is in
+    the Application's in-memory queue (a crash before it is handled loses it)."""
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
+
+    async def accept(body: bytes) -> None:
+        update = Update.de_json(json.loads(body), app.bot)
+        await app.update_queue.put(update)
+
+    asgi = build_webhook_app(
+        urlsplit(settings.webhook_url).path, secret, accept, max_body=settings.webhook_max_body
+    )
+    async with app:
+        await _post_init(app)
+        await app.bot.set_webhook(
+            settings.webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES
+        )
+        await app.start()
+        try:
+            await serve_webhook(asgi, settings.webhook_listen, settings.webhook_port)
+        finally:
+            await app.stop()
+
+
 def run_main(argv: list[str]) -> int:
     """`python -m bot run`: Telegram when a token is configured, else the console chat."""
     parser = argparse.ArgumentParser(prog="python -m bot run", description=run_main.__doc__)
@@ -458,20 +487,13 @@ def run_main(argv: list[str]) -> int:
         return fail(str(exc))
     try:
         if settings.webhook_url:
-            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-            path = urlsplit(settings.webhook_url).path.lstrip("/")
-            app.run_webhook(
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                url_path=path,
-                webhook_url=settings.webhook_url,
-                secret_token=secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
+            asyncio.run(run_webhook(app, settings))
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
     except InvalidToken:
         return fail("TELEGRAM_BOT_TOKEN was rejected by Telegram (invalid token)")
     except NetworkError as exc:
         return fail(f"lost Telegram while starting: {exc}")
+    except ListenError as exc:
+        return fail(str(exc))
     return 0

@@ -45,7 +45,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -441,6 +441,8 @@ class FakeTelegram:
             daemon=True,
         )
         self._started = False
+        self._pusher: threading.Thread | None = None
+        self.webhook_posts: Counter[int] = Counter()  # HTTP status -> count, by the pusher
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -990,6 +992,43 @@ class FakeTelegram:
         if not url:
             raise AssertionError("the bot has not set a webhook")
         return post_update_to_webhook(url, update, secret, timeout)
+
+    def push_to_webhook(self, retry_pause: float = 0.1) -> None:
+        """Deliver queued updates to the registered webhook from now on, as Telegram does.
+
+        A daemon thread POSTs the oldest queued update (with the registered secret) and
+        drops it from the queue only on a 2xx answer; any other answer or a refused
+        connection is retried after `retry_pause`. One update at a time, in order.
+        Stops with close(). `webhook_posts` counts the answers by HTTP status.
+        """
+        if self._pusher is not None:
+            return
+        self._pusher = threading.Thread(
+            target=self._push_loop, args=(retry_pause,), name="fake-telegram-push", daemon=True
+        )
+        self._pusher.start()
+
+    def _push_loop(self, retry_pause: float) -> None:
+        while True:
+            with self._lock:
+                while not self._closing and not (self.webhook["url"] and self._updates):
+                    self._lock.wait(0.5)
+                if self._closing:
+                    return
+                update = self._updates[0]
+                url, secret = self.webhook["url"], self.webhook["secret_token"]
+            try:
+                status = post_update_to_webhook(url, update, secret)
+            except OSError:
+                status = 0
+            with self._lock:
+                self.webhook_posts[status] += 1
+                delivered = 200 <= status < 300
+                if delivered and self._updates and self._updates[0] is update:
+                    self._updates.popleft()
+                self._lock.notify_all()
+            if not delivered:
+                time.sleep(retry_pause)
 
     # --- commands
 
