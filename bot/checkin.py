@@ -47,8 +47,8 @@ class Step(StrEnum):
     DONE = "done"
 
 
-# The step a check-in button answers, as its first field ("ci:p:4:17"); the last field
-# is the check-in's id, so a button of another check-in answers nothing.
+# The step a check-in button answers, as its first field ("ci:p:4:17.5f3a9c2e"); the last
+# field is the check-in's key, so a button of another check-in answers nothing.
 _STEP_CODES = {Step.PAIN: "p", Step.MORNING: "m", Step.ACTIVITY: "a", Step.NOTE: "n"}
 
 
@@ -61,7 +61,7 @@ class Draft:
     morning: Morning | None = None
     activity: str | None = None
     note: str | None = None
-    id: int | None = None  # the stored check-in's id, carried by its buttons
+    key: str | None = None  # names the stored check-in on its buttons (bot/dialogs/checkin.py)
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,8 @@ def new_draft() -> Draft:
 
 
 def _data(draft: Draft, value: object) -> str:
-    ids = () if draft.id is None else (draft.id,)
-    return protocol.encode(protocol.CHECKIN, _STEP_CODES[draft.step], value, *ids)
+    keys = () if draft.key is None else (draft.key,)
+    return protocol.encode(protocol.CHECKIN, _STEP_CODES[draft.step], value, *keys)
 
 
 def _buttons(kb: Knowledge, draft: Draft) -> tuple[tuple[Button, ...], ...]:
@@ -346,8 +346,8 @@ def answer(
     hint = f"checkin_hint_{draft.step.value}"
     if callback is not None:
         press = protocol.decode(callback)
-        ids = () if draft.id is None else (str(draft.id),)
-        valid = press is not None and press.route == protocol.CHECKIN and press.fields[2:] == ids
+        keys = () if draft.key is None else (draft.key,)
+        valid = press is not None and press.route == protocol.CHECKIN and press.fields[2:] == keys
         if (
             press is None
             or not valid

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.dialogs.checkin import button_key
 from bot.engine import Engine
 from bot.replies import Incoming
 from bot.storage import Base, Checkin, Database, Question, Reminder, User
@@ -192,7 +193,10 @@ def test_checkin_with_buttons_stores_every_answer(
     chat.onboard("proximal", phase=1)
     chat.say("/checkin")
     [row] = _checkins(database)  # the buttons carry the check-in's id
-    assert f"ci:p:0:{row.id}" in chat.buttons() and f"ci:p:10:{row.id}" in chat.buttons()
+    assert (
+        f"ci:p:0:{button_key(row)}" in chat.buttons()
+        and f"ci:p:10:{button_key(row)}" in chat.buttons()
+    )
     chat.tap("4")
     [row] = _checkins(database)
     assert (row.status, row.step, row.pain) == ("open", "morning", 4)  # committed before the reply
@@ -234,7 +238,7 @@ def test_nonsense_at_a_step_reasks_and_keeps_state(chat: Chat, database: Databas
     chat.say("/checkin")
     replies = chat.say("banan")
     [row] = _checkins(database)
-    assert f"ci:p:5:{row.id}" in chat.buttons() and replies
+    assert f"ci:p:5:{button_key(row)}" in chat.buttons() and replies
     assert (row.step, row.pain) == ("pain", None)
 
 
@@ -256,9 +260,9 @@ def test_state_survives_a_new_engine(database: Database, tmp_path: Path, clock: 
     # A crash: a brand new engine (and database handle) continues where the user was.
     second = Chat(make_engine(Database(str(database.url)), tmp_path / "cache", clock))
     [row] = _checkins(database)
-    second.press(f"ci:m:same:{row.id}")
-    second.press(f"ci:a:run:{row.id}")
-    second.press(f"ci:n:skip:{row.id}")
+    second.press(f"ci:m:same:{button_key(row)}")
+    second.press(f"ci:a:run:{button_key(row)}")
+    second.press(f"ci:n:skip:{button_key(row)}")
     [row] = _checkins(database)
     assert (row.status, row.pain, row.morning, row.zone) == ("done", 6, "same", "red")
 
@@ -304,7 +308,7 @@ def test_redelivered_update_is_ignored(chat: Chat, database: Database) -> None:
     chat.onboard()
     chat.say("/checkin")
     [row] = _checkins(database)
-    data = f"ci:p:4:{row.id}"
+    data = f"ci:p:4:{button_key(row)}"
     press = Incoming(1001, 1001, "callback", callback=data, extra={"update_id": "77"})
     assert chat.send(press)
     typed = Incoming(1001, 1001, "text", text="5", extra={"update_id": "77"})
@@ -513,7 +517,7 @@ def test_a_failing_turn_is_rolled_back_and_says_so(
     [row] = _checkins(database)
     assert (row.status, row.step) == ("open", "note")  # nothing half-done was committed
     monkeypatch.undo()
-    chat.press(f"ci:n:skip:{row.id}")
+    chat.press(f"ci:n:skip:{button_key(row)}")
     [row] = _checkins(database)
     assert (row.status, row.pain) == ("done", 4)
 

@@ -22,6 +22,8 @@ from bot.storage import Checkin
 
 # dialog_data key of the replace question: the id of the check-in it asked about.
 REPLACES = "replaces"
+# The start time in a button key, in milliseconds modulo this (8 hex digits, ~50 days).
+KEY_MODULUS = 16**8
 
 
 def open_checkin(turn: Turn) -> Checkin | None:
@@ -52,8 +54,18 @@ def _draft(row: Checkin) -> ci.Draft:
         morning=cast(Morning | None, row.morning),
         activity=row.activity,
         note=row.note,
-        id=row.id,
+        key=button_key(row),
     )
+
+
+def button_key(row: Checkin) -> str:
+    """What the check-in's buttons carry: its id and the millisecond it started.
+
+    The id alone is not enough: a cancelled check-in's row is deleted and SQLite hands
+    its id to the next one, whose questions an old button must not answer.
+    """
+    started = int(row.started_at.timestamp() * 1000) % KEY_MODULUS
+    return f"{row.id}.{started:x}"
 
 
 def done_today(turn: Turn) -> Checkin | None:
@@ -153,7 +165,7 @@ def step(turn: Turn, answer: Answer) -> list[Reply] | None:
         return None
     draft = _draft(row)
     if answer.pressed:
-        if protocol.parse_id(answer.fields[2] if len(answer.fields) > 2 else "") != row.id:
+        if answer.fields[2:] != (button_key(row),):
             return None  # a button of another check-in: it answers nothing of this one
         result = ci.answer(turn.kb, draft, callback=turn.msg.callback or "")
     else:
