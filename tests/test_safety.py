@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bot import protocol
 from bot.engine import Engine
-from bot.replies import Incoming, Reply
+from bot.replies import Button, Incoming, Reply
 from bot.storage import Checkin, Database, Question, Reminder, User
 from tests.engine_helpers import Chat, Clock, make_engine
 
@@ -428,3 +428,25 @@ def test_any_callback_data_gets_a_reply_and_never_an_exception(
     with caplog.at_level(logging.ERROR):
         press()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# ------------------------------------------------------------------ link buttons
+
+
+def test_a_link_button_reaches_telegram_as_a_url_button() -> None:
+    from bot.telegram_app import _markup
+
+    url = f"https://t.me/{BOT}?start=checkin"
+    markup = _markup(Reply("x", ((Button("Åbn", url=url), Button("Ja", "ob:c:1")),)))
+    assert markup is not None
+    [[link, press]] = markup.inline_keyboard
+    assert (link.url, link.callback_data) == (url, None)
+    assert (press.url, press.callback_data) == (None, "ob:c:1")
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"data": "ob:c:1", "url": "https://t.me/x"}, {"url": "http://t.me/x"}, {"data": ""}]
+)
+def test_a_button_is_either_a_press_or_an_https_link(kwargs: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="link button|callback data"):
+        Button("x", **kwargs)

@@ -3,8 +3,9 @@
 1. a stale check-in or prompt expires;
 2. a button reaches its route's handler; a /command its registry entry;
 3. typed text at an open prompt (or check-in step) is offered to it as an answer, after
-   any red-flag advice; a message that is no answer is handled as a message (intents,
-   questions) and the prompt is asked again once; nonsense gets the prompt's hint;
+   any red-flag advice; text with a red flag that is no answer gets the advice and the
+   prompt again (every time); other text that is no answer is handled as a message
+   (intents, questions) and the prompt is asked again once; nonsense gets the prompt's hint;
 4. intents, then the knowledge (answer, clarify, fallback).
 """
 
