@@ -448,5 +448,5 @@ def test_a_link_button_reaches_telegram_as_a_url_button() -> None:
     "kwargs", [{"data": "ob:c:1", "url": "https://t.me/x"}, {"url": "http://t.me/x"}, {"data": ""}]
 )
 def test_a_button_is_either_a_press_or_an_https_link(kwargs: dict[str, str]) -> None:
-    with pytest.raises(ValueError, match="link button|callback data"):
+    with pytest.raises(ValueError, match=r"link button|callback data"):
         Button("x", **kwargs)
