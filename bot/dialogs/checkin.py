@@ -181,7 +181,8 @@ def step(turn: Turn, answer: Answer) -> list[Reply] | None:
     row.activity, row.note, row.updated_at = new.activity, new.note, turn.now
     if draft.step is ci.Step.NOTE:
         # The router has already advised a doctor; the stored note says it was needed.
-        row.note_red_flag = bool(new.note and turn.matcher.red_flags(new.note))
+        typed = answer.text if new.note else ""
+        row.note_red_flag = bool(typed and turn.matcher.red_flags(typed))
     if new.step is not ci.Step.DONE:
         turn.s.flush()
         return [result.reply] if result.reply else [ci.prompt(turn.kb, new)]
