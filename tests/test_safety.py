@@ -210,7 +210,7 @@ def test_an_old_consent_no_after_consenting_changes_nothing(
 
 
 def test_withdrawing_consent_is_confirmed_and_says_what_stays(
-    chat: Chat, database: Database, engine: Engine
+    chat: Chat, database: Database, engine: Engine, clock: Clock
 ) -> None:
     kb = engine.kb
     chat.onboard()
@@ -236,6 +236,25 @@ def test_withdrawing_consent_is_confirmed_and_says_what_stays(
     assert chat.say("/samtykke")[0].text == kb.text("withdraw_no_consent")
     # An old withdraw button changes nothing now.
     assert chat.press("ob:w:1")[0].text == kb.text("button_expired")
+
+
+def test_the_guest_cleanup_leaves_a_withdrawn_users_rows_to_slet(
+    engine: Engine, database: Database, clock: Clock
+) -> None:
+    kb = engine.kb
+    chat = Chat(engine, 1002)
+    chat.onboard("distal", phase=2)  # a profile, but no check-in
+    chat.say("/samtykke")
+    chat.tap(kb.text("withdraw_yes_button"))
+    clock.advance(days=engine.settings.guest_retention_days + 1)
+    assert engine.forget_guests() == 0  # the reply said: stored until /slet
+    with database.session() as s:
+        user = s.get(User, 1002)
+        assert user is not None and (user.consent, user.guide, user.phase) == (False, "distal", 2)
+    guest = Chat(engine, 1003)
+    guest.say("hej")
+    clock.advance(days=engine.settings.guest_retention_days + 1)
+    assert engine.forget_guests() == 1  # a user who never consented is still forgotten
 
 
 def test_the_oversized_feedback_id_gets_a_reply_and_logs_no_error(

@@ -77,6 +77,7 @@ def confirm_withdraw(turn: Turn, answer: Answer) -> list[Reply] | None:
     if not yes:
         return [turn.say("withdraw_kept")]
     turn.user.consent = False
-    turn.user.consent_at = None
+    # consent_at stays (when consent was last given): the guest cleanup forgets only users
+    # who never consented, so what is stored stays until /slet, as the reply says.
     reminders.stop(turn.s, turn.user)
     return [turn.say("withdraw_done")]
