@@ -469,3 +469,13 @@ def test_a_link_button_reaches_telegram_as_a_url_button() -> None:
 def test_a_button_is_either_a_press_or_an_https_link(kwargs: dict[str, str]) -> None:
     with pytest.raises(ValueError, match=r"link button|callback data"):
         Button("x", **kwargs)
+
+
+def test_every_personal_button_route_opens_a_command_of_the_registry() -> None:
+    from bot.dialogs import commands, deeplinks
+
+    assert set(deeplinks.BUTTON_PAYLOADS) | protocol.PUBLIC_ROUTES == set(protocol.ROUTES)
+    assert not set(deeplinks.BUTTON_PAYLOADS) & protocol.PUBLIC_ROUTES
+    for payload in deeplinks.BUTTON_PAYLOADS.values():
+        command = commands.find(payload)
+        assert command is not None and command.personal, payload
