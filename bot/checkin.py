@@ -47,7 +47,8 @@ class Step(StrEnum):
     DONE = "done"
 
 
-# The step a check-in button answers, as its first field ("ci:p:4").
+# The step a check-in button answers, as its first field ("ci:p:4:17.5f3a9c2e"); the last
+# field is the check-in's key, so a button of another check-in answers nothing.
 _STEP_CODES = {Step.PAIN: "p", Step.MORNING: "m", Step.ACTIVITY: "a", Step.NOTE: "n"}
 
 
@@ -60,6 +61,7 @@ class Draft:
     morning: Morning | None = None
     activity: str | None = None
     note: str | None = None
+    key: str | None = None  # names the stored check-in on its buttons (bot/dialogs/checkin.py)
 
 
 @dataclass(frozen=True)
@@ -76,32 +78,34 @@ def new_draft() -> Draft:
 # ------------------------------------------------------------------ questions
 
 
-def _data(step: Step, value: object) -> str:
-    return protocol.encode(protocol.CHECKIN, _STEP_CODES[step], value)
+def _data(draft: Draft, value: object) -> str:
+    keys = () if draft.key is None else (draft.key,)
+    return protocol.encode(protocol.CHECKIN, _STEP_CODES[draft.step], value, *keys)
 
 
-def _buttons(kb: Knowledge, step: Step) -> tuple[tuple[Button, ...], ...]:
+def _buttons(kb: Knowledge, draft: Draft) -> tuple[tuple[Button, ...], ...]:
+    step = draft.step
     if step is Step.PAIN:
 
         def pain(n: int) -> Button:
-            return Button(kb.text("checkin_btn_pain", n=n), _data(Step.PAIN, n))
+            return Button(kb.text("checkin_btn_pain", n=n), _data(draft, n))
 
         return (tuple(pain(n) for n in range(6)), tuple(pain(n) for n in range(6, 11)))
     if step is Step.MORNING:
         return (
-            tuple(Button(kb.text(f"checkin_btn_morning_{m}"), _data(step, m)) for m in MORNINGS),
+            tuple(Button(kb.text(f"checkin_btn_morning_{m}"), _data(draft, m)) for m in MORNINGS),
         )
     if step is Step.ACTIVITY:
-        row = [Button(kb.text(f"checkin_btn_activity_{a}"), _data(step, a)) for a in ACTIVITIES]
+        row = [Button(kb.text(f"checkin_btn_activity_{a}"), _data(draft, a)) for a in ACTIVITIES]
         return (tuple(row[:2]), tuple(row[2:]))
     if step is Step.NOTE:
-        return ((Button(kb.text("checkin_btn_note_skip"), _data(step, "skip")),),)
+        return ((Button(kb.text("checkin_btn_note_skip"), _data(draft, "skip")),),)
     return ()
 
 
 def prompt(kb: Knowledge, draft: Draft) -> Reply:
     """The question for the draft's current step, with its buttons."""
-    return Reply(kb.text(f"checkin_q_{draft.step.value}"), _buttons(kb, draft.step))
+    return Reply(kb.text(f"checkin_q_{draft.step.value}"), _buttons(kb, draft))
 
 
 def _again(kb: Knowledge, draft: Draft, hint_key: str) -> StepResult:
@@ -295,10 +299,13 @@ def parse_pain(vocab: Vocabulary, text: str) -> int | None:
 # ------------------------------------------------------------------ answers
 
 
+_PAIN_VALUES = {str(n): n for n in range(11)}
+
+
 def _apply(kb: Knowledge, draft: Draft, value: str, typed: bool) -> Draft | None:
     """The draft after a value for the current step, or None when it is not understood."""
     if draft.step is Step.PAIN:
-        pain = parse_pain(kb.vocab, value) if typed else (int(value) if value.isdigit() else None)
+        pain = parse_pain(kb.vocab, value) if typed else _PAIN_VALUES.get(value)
         if pain is None or not 0 <= pain <= 10:
             return None
         return replace(draft, step=Step.MORNING, pain=pain)
@@ -339,8 +346,14 @@ def answer(
     hint = f"checkin_hint_{draft.step.value}"
     if callback is not None:
         press = protocol.decode(callback)
-        valid = press is not None and press.route == protocol.CHECKIN and len(press.fields) == 2
-        if press is None or not valid or press.field(0) != _STEP_CODES[draft.step]:
+        keys = () if draft.key is None else (draft.key,)
+        valid = press is not None and press.route == protocol.CHECKIN and press.fields[2:] == keys
+        if (
+            press is None
+            or not valid
+            or len(press.fields) < 2
+            or press.field(0) != _STEP_CODES[draft.step]
+        ):
             return _again(kb, draft, "checkin_hint_stale")
         new = _apply(kb, draft, press.field(1), typed=False)
     elif text is not None:

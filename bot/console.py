@@ -73,6 +73,9 @@ class ConsoleChat:
             for row in reply.buttons:
                 labels = []
                 for button in row:
+                    if button.url is not None:  # a link, not a press: shown as it is
+                        labels.append(f"{button.label}: {button.url}")
+                        continue
                     self.buttons.append(button)
                     shown = (
                         f"[{button.label}]" if numbers else f"[{len(self.buttons)}] {button.label}"

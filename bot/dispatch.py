@@ -306,7 +306,7 @@ async def _deliver(
         stats.deferred += 1
         return
     try:
-        message_id = await send(job.chat_id, reminder_reply(kb, job.local_hour))
+        message_id = await send(job.chat_id, reminder_reply(kb, job.local_hour, job.day))
     except RecipientBlocked:
         await asyncio.to_thread(_mark_blocked, db, worker_id, job, clock())
         stats.blocked += 1

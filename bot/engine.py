@@ -64,6 +64,9 @@ class Engine:
         # Without consent nothing personal is stored: the chosen guide and the ids of
         # anonymously logged questions live only in memory.
         self.guests = Guests()
+        # The bot's Telegram username, set by the adapter at start: a group gets a
+        # t.me/<username>?start=... link to the private chat. None in the console.
+        self.bot_username: str | None = None
 
     @property
     def kb(self) -> Knowledge:
@@ -120,6 +123,7 @@ class Engine:
                     msg=msg,
                     now=self.clock(),
                     reload_knowledge=self.reload,
+                    bot_username=self.bot_username,
                 )
                 replies = router.run(turn)
                 s.commit()

@@ -8,7 +8,9 @@ builds or splits button data.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import date, datetime
 
 CALLBACK_DATA_LIMIT = 64
 SEPARATOR = ":"
@@ -17,18 +19,26 @@ SEPARATOR = ":"
 CONSENT = "ob:c"  # the consent prompt: 1 yes, 0 no
 GUIDE = "ob:g"  # the guide prompt: a guide id
 PHASE = "ob:p"  # the phase prompt: 1-4, 0 for "don't know"
-CHECKIN = "ci"  # a check-in step: step code and value ("ci:p:4", "ci:m:same")
+CHECKIN = "ci"  # a check-in step: step code, value, check-in key ("ci:p:4:17.5f3a9c2e")
 PICK = "pick"  # show an entry (clarify and fallback suggestions): entry id
 FEEDBACK = "fb"  # helped or not: 1/0 and the question id
-REPLACE = "cr"  # replace today's check-in: 1 yes, 0 no
+REPLACE = "cr"  # replace today's check-in: 1 yes, 0 no, and the id of the one it replaces
 DELETE = "del"  # delete everything: 1 yes, 0 no
-REMINDER = "rem"  # the reminder's buttons: "ci" (start check-in), "snooze"
+REMINDER = "rem"  # the reminder's buttons: "ci" (start check-in), "snooze" and its day
+WITHDRAW = "ob:w"  # withdraw consent: 1 yes, 0 no
 
-ROUTES = (CONSENT, GUIDE, PHASE, CHECKIN, PICK, FEEDBACK, REPLACE, DELETE, REMINDER)
+ROUTES = (CONSENT, GUIDE, PHASE, CHECKIN, PICK, FEEDBACK, REPLACE, DELETE, REMINDER, WITHDRAW)
+# Routes anyone may press in a group: they show guide text, never anything personal.
+PUBLIC_ROUTES = frozenset({PICK, FEEDBACK})
 
 # Buttons of a prompt that has been answered are removed after a press, so they cannot
 # be pressed twice. Answers, suggestions and feedback stay pressable.
-ONE_SHOT = frozenset({CONSENT, GUIDE, PHASE, CHECKIN, REPLACE, DELETE, REMINDER})
+ONE_SHOT = frozenset({CONSENT, GUIDE, PHASE, CHECKIN, REPLACE, DELETE, REMINDER, WITHDRAW})
+# An id field: digits only, short enough for any database's BIGINT (a client may send
+# "99999999999999999999999999"; that names no row and must not reach the database).
+_ID = re.compile(r"[0-9]{1,18}")
+# A day field: YYYYMMDD.
+DAY_FORMAT = "%Y%m%d"
 
 
 class ProtocolError(ValueError):
@@ -45,6 +55,33 @@ class Press:
     def field(self, index: int) -> str:
         """The field at `index`, or "" when the press carries fewer."""
         return self.fields[index] if index < len(self.fields) else ""
+
+    def id_field(self, index: int) -> int | None:
+        """The field at `index` as a row id, or None when it cannot be one of ours."""
+        return parse_id(self.field(index))
+
+    def day_field(self, index: int) -> date | None:
+        """The field at `index` as a day (YYYYMMDD), or None."""
+        return parse_day(self.field(index))
+
+
+def parse_id(raw: str) -> int | None:
+    """A row id written by `encode`, or None for anything else (signs, huge numbers, "²")."""
+    return int(raw) if _ID.fullmatch(raw) else None
+
+
+def day(value: date) -> str:
+    """A day as a button field."""
+    return value.strftime(DAY_FORMAT)
+
+
+def parse_day(raw: str) -> date | None:
+    if not re.fullmatch(r"[0-9]{8}", raw):
+        return None
+    try:
+        return datetime.strptime(raw, DAY_FORMAT).date()
+    except ValueError:
+        return None
 
 
 def encode(route: str, *fields: object) -> str:
@@ -63,6 +100,8 @@ def encode(route: str, *fields: object) -> str:
 
 def decode(data: str) -> Press | None:
     """The press that `data` encodes, or None for data no route of ours wrote."""
+    if len(data.encode("utf-8", "surrogatepass")) > CALLBACK_DATA_LIMIT:
+        return None  # Telegram carries at most 64 bytes: no button of ours wrote this
     for route in sorted(ROUTES, key=len, reverse=True):
         if data == route or data.startswith(route + SEPARATOR):
             rest = data[len(route) + 1 :]

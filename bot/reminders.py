@@ -175,10 +175,15 @@ def greeting_key(hour: int) -> str:
     return f"reminder_greeting_{part}"
 
 
-def reminder_reply(kb: Knowledge, local_hour: int) -> Reply:
-    """The reminder as the user sees it at `local_hour` on their own clock."""
+def reminder_reply(kb: Knowledge, local_hour: int, day: date | None = None) -> Reply:
+    """The reminder as the user sees it at `local_hour` on their own clock.
+
+    Its snooze button carries the reminder's `day`: pressed on a later day it moves
+    nothing (it would otherwise pull tomorrow's reminder forward to today).
+    """
     checkin = protocol.encode(protocol.REMINDER, BUTTON_CHECKIN)
-    snooze = protocol.encode(protocol.REMINDER, BUTTON_SNOOZE)
+    days = () if day is None else (protocol.day(day),)
+    snooze = protocol.encode(protocol.REMINDER, BUTTON_SNOOZE, *days)
     text = kb.text("reminder_message", greeting=kb.text(greeting_key(local_hour)))
     return Reply(
         text,

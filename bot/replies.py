@@ -14,12 +14,21 @@ from bot.protocol import CALLBACK_DATA_LIMIT
 
 @dataclass(frozen=True)
 class Button:
-    """An inline button; `data` comes back to the engine as `Incoming.callback`."""
+    """An inline button; `data` comes back to the engine as `Incoming.callback`.
+
+    With a `url` it is a link instead (no data comes back): the deep link from a group
+    to the private chat.
+    """
 
     label: str
-    data: str
+    data: str = ""
+    url: str | None = None
 
     def __post_init__(self) -> None:
+        if self.url is not None:
+            if self.data or not self.url.startswith("https://"):
+                raise ValueError(f"a link button has an https url and no data: {self!r}")
+            return
         size = len(self.data.encode("utf-8"))
         if not 1 <= size <= CALLBACK_DATA_LIMIT:
             raise ValueError(f"callback data must be 1-64 bytes, got {size}: {self.data!r}")

@@ -208,6 +208,9 @@ class Checkin(Base):
     morning: Mapped[str | None]  # better / same / worse
     activity: Mapped[str | None]
     note: Mapped[str | None] = mapped_column(Text)
+    # The note held a red flag (the user was told to see a doctor): shown in /historik
+    # and exported with the row.
+    note_red_flag: Mapped[bool] = mapped_column(default=False, server_default=false())
     zone: Mapped[str | None]  # green / yellow / red
     started_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     # Set by the engine with its own clock at every answer: it decides when an open

@@ -92,7 +92,12 @@ def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
         return None
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+            [
+                InlineKeyboardButton(b.label, url=b.url)
+                if b.url is not None
+                else InlineKeyboardButton(b.label, callback_data=b.data)
+                for b in row
+            ]
             for row in reply.buttons
         ]
     )
@@ -320,6 +325,7 @@ async def guest_cleanup_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _post_init(app: AnyApp) -> None:
     engine: Engine = app.bot_data["engine"]
+    engine.bot_username = app.bot.username  # for the deep links from groups (get_me ran)
     commands = [BotCommand(name, description) for name, description in engine.menu_commands()]
     await app.bot.set_my_commands(commands)
     if hasattr(signal, "SIGHUP"):

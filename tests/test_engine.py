@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.dialogs.checkin import button_key
 from bot.engine import Engine
 from bot.replies import Incoming
 from bot.storage import Base, Checkin, Database, Question, Reminder, User
@@ -191,7 +192,11 @@ def test_checkin_with_buttons_stores_every_answer(
 ) -> None:
     chat.onboard("proximal", phase=1)
     chat.say("/checkin")
-    assert "ci:p:0" in chat.buttons() and "ci:p:10" in chat.buttons()
+    [row] = _checkins(database)  # the buttons carry the check-in's id
+    assert (
+        f"ci:p:0:{button_key(row)}" in chat.buttons()
+        and f"ci:p:10:{button_key(row)}" in chat.buttons()
+    )
     chat.tap("4")
     [row] = _checkins(database)
     assert (row.status, row.step, row.pain) == ("open", "morning", 4)  # committed before the reply
@@ -232,8 +237,8 @@ def test_nonsense_at_a_step_reasks_and_keeps_state(chat: Chat, database: Databas
     chat.onboard()
     chat.say("/checkin")
     replies = chat.say("banan")
-    assert "ci:p:5" in chat.buttons() and replies
     [row] = _checkins(database)
+    assert f"ci:p:5:{button_key(row)}" in chat.buttons() and replies
     assert (row.step, row.pain) == ("pain", None)
 
 
@@ -254,9 +259,10 @@ def test_state_survives_a_new_engine(database: Database, tmp_path: Path, clock: 
     first.tap("6")
     # A crash: a brand new engine (and database handle) continues where the user was.
     second = Chat(make_engine(Database(str(database.url)), tmp_path / "cache", clock))
-    second.press("ci:m:same")
-    second.press("ci:a:run")
-    second.press("ci:n:skip")
+    [row] = _checkins(database)
+    second.press(f"ci:m:same:{button_key(row)}")
+    second.press(f"ci:a:run:{button_key(row)}")
+    second.press(f"ci:n:skip:{button_key(row)}")
     [row] = _checkins(database)
     assert (row.status, row.pain, row.morning, row.zone) == ("done", 6, "same", "red")
 
@@ -265,7 +271,8 @@ def test_second_checkin_same_day_replaces_after_asking(chat: Chat, database: Dat
     chat.onboard()
     _full_checkin(chat, pain=1)
     chat.say("/checkin")
-    assert chat.buttons() == ["cr:1", "cr:0"]
+    [done] = _checkins(database)
+    assert chat.buttons() == [f"cr:1:{done.id}", f"cr:0:{done.id}"]
     chat.tap("Nej, behold")
     assert [c.status for c in _checkins(database)] == ["done"]
     chat.say("/checkin")
@@ -300,7 +307,9 @@ def test_trend_after_several_days(chat: Chat, clock: Clock, engine: Engine) -> N
 def test_redelivered_update_is_ignored(chat: Chat, database: Database) -> None:
     chat.onboard()
     chat.say("/checkin")
-    press = Incoming(1001, 1001, "callback", callback="ci:p:4", extra={"update_id": "77"})
+    [row] = _checkins(database)
+    data = f"ci:p:4:{button_key(row)}"
+    press = Incoming(1001, 1001, "callback", callback=data, extra={"update_id": "77"})
     assert chat.send(press)
     typed = Incoming(1001, 1001, "text", text="5", extra={"update_id": "77"})
     assert chat.send(typed) == []
@@ -508,7 +517,7 @@ def test_a_failing_turn_is_rolled_back_and_says_so(
     [row] = _checkins(database)
     assert (row.status, row.step) == ("open", "note")  # nothing half-done was committed
     monkeypatch.undo()
-    chat.press("ci:n:skip")
+    chat.press(f"ci:n:skip:{button_key(row)}")
     [row] = _checkins(database)
     assert (row.status, row.pain) == ("done", 4)
 

@@ -50,3 +50,39 @@ def test_prompt_buttons_are_one_shot_and_answers_are_not() -> None:
 
 def test_every_route_has_a_handler() -> None:
     assert set(routes.BUTTONS) == set(protocol.ROUTES)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("17", 17),
+        ("0", 0),
+        ("9" * 18, int("9" * 18)),
+        ("9" * 19, None),
+        ("-1", None),
+        ("²", None),
+        ("", None),
+        ("1 ", None),
+        ("١٢", None),
+    ],
+)
+def test_an_id_field_is_a_short_run_of_ascii_digits(raw: str, expected: int | None) -> None:
+    assert protocol.parse_id(raw) == expected
+
+
+def test_a_day_field_round_trips_and_nonsense_is_no_day() -> None:
+    from datetime import date
+
+    assert protocol.parse_day(protocol.day(date(2026, 12, 1))) == date(2026, 12, 1)
+    for raw in ("20261301", "2026121", "abcdefgh", "", "2026-12-01"):
+        assert protocol.parse_day(raw) is None
+
+
+@pytest.mark.parametrize("data", ["fb:1:" + "9" * 60, "pick:" + "æ" * 30, "ci:p:\ud800" * 10])
+def test_data_over_64_bytes_is_no_button_of_ours(data: str) -> None:
+    assert protocol.decode(data) is None
+
+
+def test_a_lone_surrogate_within_the_limit_decodes_without_raising() -> None:
+    press = protocol.decode("pick:\ud800")
+    assert press is not None and press.fields == ("\ud800",)

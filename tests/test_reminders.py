@@ -241,7 +241,7 @@ def test_reminder_has_checkin_and_snooze_buttons_and_goes_to_the_chat(
     [row] = reply.buttons
     assert [(b.label, b.data) for b in row] == [
         (kb.text("reminder_checkin_button"), "rem:ci"),
-        (kb.text("reminder_snooze_button"), "rem:snooze"),
+        (kb.text("reminder_snooze_button"), "rem:snooze:20260610"),  # the reminder's day
     ]
     assert [b.label for b in row] == ["Start check-in", "Udskyd 1 time"]
 
@@ -355,14 +355,14 @@ def test_snooze_sends_once_more_an_hour_later_then_back_to_daily(
     send = FakeSend()
     assert run(database, kb, send, utc(2026, 6, 10, 5, 30)).sent == 1
     clock.now = utc(2026, 6, 10, 5, 40)
-    user.press("rem:snooze")
+    user.press("rem:snooze:20260610")
     assert "08:40" in user.text()  # local time of the next one
     assert run(database, kb, send, utc(2026, 6, 10, 6, 39)).sent == 0
     assert run(database, kb, send, utc(2026, 6, 10, 6, 40)).sent == 1
     assert run(database, kb, send, utc(2026, 6, 10, 7, 40)).sent == 0
     # The snoozed message has the button too: a second snooze is honoured as well.
     clock.now = utc(2026, 6, 10, 6, 45)
-    user.press("rem:snooze")
+    user.press("rem:snooze:20260610")
     assert run(database, kb, send, utc(2026, 6, 10, 7, 45)).sent == 1
     assert run(database, kb, send, utc(2026, 6, 10, 12, 0)).sent == 0
     assert due_at(database, user.user_id) == utc(2026, 6, 11, 5, 30)
@@ -383,9 +383,39 @@ def test_snooze_while_paused_is_refused(
     user.onboard()
     user.say("/paamindelse 07:30")
     user.say("/pause 2")
-    user.press("rem:snooze")  # a button on an older message
+    user.press("rem:snooze:20260610")  # a button on an older message
     assert user.text() == kb.text("button_expired")
     assert run(database, kb, FakeSend(), utc(2026, 6, 10, 6, 0)).sent == 0
+
+
+@pytest.mark.parametrize("data", ["rem:snooze:20260609", "rem:snooze", "rem:snooze:2026061x"])
+def test_an_old_reminders_snooze_moves_nothing(
+    engine: Engine, database: Database, kb: Knowledge, clock: Clock, data: str
+) -> None:
+    user = Chat(engine)
+    user.onboard()
+    user.say("/paamindelse 07:30")
+    before = due_at(database, user.user_id)
+    clock.now = utc(2026, 6, 10, 9, 0)  # yesterday's reminder pressed today
+    user.press(data)
+    assert user.text() == kb.text("button_expired")
+    assert due_at(database, user.user_id) == before
+
+
+def test_no_snooze_once_todays_checkin_is_done(
+    engine: Engine, database: Database, kb: Knowledge, clock: Clock
+) -> None:
+    user = Chat(engine)
+    user.onboard()
+    user.say("/paamindelse 07:30")
+    assert run(database, kb, FakeSend(), utc(2026, 6, 10, 5, 30)).sent == 1
+    user.say("/checkin")
+    for data in ("ci:p:2", "ci:m:same", "ci:a:run", "ci:n:skip"):
+        user.press(data)
+    before = due_at(database, user.user_id)
+    user.press("rem:snooze:20260610")
+    assert user.text() == kb.text("button_expired")
+    assert due_at(database, user.user_id) == before == utc(2026, 6, 11, 5, 30)
 
 
 # ---------------------------------------------------------------- crashes and restarts

@@ -20,6 +20,11 @@ from bot.records import DayRecord, Morning, ZoneId
 from bot.replies import Button, Reply
 from bot.storage import Checkin
 
+# dialog_data key of the replace question: the id of the check-in it asked about.
+REPLACES = "replaces"
+# The start time in a button key, in milliseconds modulo this (8 hex digits, ~50 days).
+KEY_MODULUS = 16**8
+
 
 def open_checkin(turn: Turn) -> Checkin | None:
     return turn.s.scalars(
@@ -49,10 +54,21 @@ def _draft(row: Checkin) -> ci.Draft:
         morning=cast(Morning | None, row.morning),
         activity=row.activity,
         note=row.note,
+        key=button_key(row),
     )
 
 
-def _done_today(turn: Turn) -> Checkin | None:
+def button_key(row: Checkin) -> str:
+    """What the check-in's buttons carry: its id and the millisecond it started.
+
+    The id alone is not enough: a cancelled check-in's row is deleted and SQLite hands
+    its id to the next one, whose questions an old button must not answer.
+    """
+    started = int(row.started_at.timestamp() * 1000) % KEY_MODULUS
+    return f"{row.id}.{started:x}"
+
+
+def done_today(turn: Turn) -> Checkin | None:
     return turn.s.scalars(
         select(Checkin).where(
             Checkin.user_id == turn.user.id,
@@ -68,27 +84,31 @@ def begin(turn: Turn, _args: str = "", *, replace: bool = False) -> list[Reply]:
     row = open_checkin(turn)
     if row is not None:
         return [turn.say("flow_checkin_resume"), ci.prompt(turn.kb, _draft(row))]
-    done = _done_today(turn)
+    done = done_today(turn)
     if done is not None and not replace:
         zone = turn.kb.traffic_light.zone(done.zone or "green")
         turn.open_prompt(states.CONFIRM_REPLACE)
-        yes = Button(turn.t("flow_replace_yes_button"), protocol.encode(protocol.REPLACE, 1))
-        no = Button(turn.t("flow_replace_no_button"), protocol.encode(protocol.REPLACE, 0))
+        turn.user.dialog_data = {**turn.user.dialog_data, REPLACES: done.id}
+        # The buttons name the check-in they would replace: pressed after another
+        # check-in was done (or the prompt asked again), they replace nothing.
+        yes = Button(
+            turn.t("flow_replace_yes_button"), protocol.encode(protocol.REPLACE, 1, done.id)
+        )
+        no = Button(turn.t("flow_replace_no_button"), protocol.encode(protocol.REPLACE, 0, done.id))
         text = turn.t("flow_already_today", symbol=zone.symbol, pain=done.pain)
         return [Reply(text, ((yes, no),))]
     draft = ci.new_draft()
-    turn.s.add(
-        Checkin(
-            user_id=turn.user.id,
-            local_date=turn.today,
-            status="open",
-            step=draft.step.value,
-            started_at=turn.now,
-            updated_at=turn.now,
-        )
+    row = Checkin(
+        user_id=turn.user.id,
+        local_date=turn.today,
+        status="open",
+        step=draft.step.value,
+        started_at=turn.now,
+        updated_at=turn.now,
     )
+    turn.s.add(row)
     turn.s.flush()
-    return [ci.prompt(turn.kb, draft)]
+    return [ci.prompt(turn.kb, _draft(row))]
 
 
 def ask_replace(turn: Turn) -> list[Reply]:
@@ -99,6 +119,17 @@ def confirm_replace(turn: Turn, answer: Answer) -> list[Reply] | None:
     yes = turn.yes_no(answer)
     if yes is None:
         return None
+    if answer.pressed:
+        asked_about = (turn.user.dialog_data or {}).get(REPLACES)
+        pressed_for = protocol.parse_id(answer.fields[1] if len(answer.fields) > 1 else "")
+        done = done_today(turn)
+        if (
+            pressed_for is None
+            or pressed_for != asked_about
+            or done is None
+            or done.id != pressed_for
+        ):
+            return None  # a button of another question: it replaces nothing
     turn.close_prompt()
     return begin(turn, replace=True) if yes else [turn.say("flow_checkin_kept")]
 
@@ -134,6 +165,8 @@ def step(turn: Turn, answer: Answer) -> list[Reply] | None:
         return None
     draft = _draft(row)
     if answer.pressed:
+        if answer.fields[2:] != (button_key(row),):
+            return None  # a button of another check-in: it answers nothing of this one
         result = ci.answer(turn.kb, draft, callback=turn.msg.callback or "")
     else:
         if draft.step is ci.Step.NOTE and _is_exact_cancel(turn, answer.text):
@@ -146,6 +179,10 @@ def step(turn: Turn, answer: Answer) -> list[Reply] | None:
     new = result.draft
     row.step, row.pain, row.morning = new.step.value, new.pain, new.morning
     row.activity, row.note, row.updated_at = new.activity, new.note, turn.now
+    if draft.step is ci.Step.NOTE:
+        # The router has already advised a doctor; the stored note says it was needed.
+        typed = answer.text if new.note else ""
+        row.note_red_flag = bool(typed and turn.matcher.red_flags(typed))
     if new.step is not ci.Step.DONE:
         turn.s.flush()
         return [result.reply] if result.reply else [ci.prompt(turn.kb, new)]

@@ -61,7 +61,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("mine_data", "export_data", data_rights.export, personal=True),
     Command("slet", "delete_data", data_rights.ask_delete, personal=True),
     Command("privatliv", "privacy", data_rights.privacy),
-    Command("annuller", "cancel", checkin.cancel),
+    Command("samtykke", "withdraw_consent", data_rights.ask_withdraw, personal=True),
+    Command("annuller", "cancel", checkin.cancel, personal=True),
     Command("start", "start", onboarding.start, personal=True),
     Command("reload", "reload", reload, menu=False, admin=True),
 )

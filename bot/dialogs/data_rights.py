@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot import protocol
+from bot import protocol, reminders
 from bot.dialogs import states
 from bot.dialogs.turn import Answer, Turn
 from bot.replies import Button, Document, Reply
@@ -56,3 +56,28 @@ def confirm_delete(turn: Turn, answer: Answer) -> list[Reply] | None:
         if n
     ]
     return [turn.say("delete_done", details="\n".join(lines) or turn.t("delete_nothing"))]
+
+
+def ask_withdraw(turn: Turn, _args: str = "") -> list[Reply]:
+    """/samtykke: withdraw consent, after saying what happens to what is stored."""
+    if not turn.user.consent:
+        return [turn.say("withdraw_no_consent")]
+    turn.open_prompt(states.CONFIRM_WITHDRAW)
+    yes = Button(turn.t("withdraw_yes_button"), protocol.encode(protocol.WITHDRAW, 1))
+    no = Button(turn.t("withdraw_no_button"), protocol.encode(protocol.WITHDRAW, 0))
+    return [Reply(turn.t("withdraw_question"), ((yes, no),))]
+
+
+def confirm_withdraw(turn: Turn, answer: Answer) -> list[Reply] | None:
+    """Yes: no new health data is stored and reminders stop; what is stored stays (/slet)."""
+    yes = turn.yes_no(answer)
+    if yes is None:
+        return None
+    turn.close_prompt()
+    if not yes:
+        return [turn.say("withdraw_kept")]
+    turn.user.consent = False
+    # consent_at stays (when consent was last given): the guest cleanup forgets only users
+    # who never consented, so what is stored stays until /slet, as the reply says.
+    reminders.stop(turn.s, turn.user)
+    return [turn.say("withdraw_done")]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
 from bot.dialogs import checkin, onboarding
 from bot.dialogs.turn import Turn
 from bot.replies import Reply
+from bot.storage import Checkin
 
 HISTORY_DAYS = 30
 
@@ -16,5 +21,26 @@ def history(turn: Turn, _args: str = "") -> list[Reply]:
 
     days = checkin.recent_days(turn, HISTORY_DAYS)
     summary = history_summary(turn.kb, days, turn.today, span_days=HISTORY_DAYS)
+    flagged = _red_flag_days(turn)
+    if flagged:
+        dates = ", ".join(d.strftime("%d.%m.") for d in flagged)
+        summary = f"{summary}\n\n{turn.t('history_red_flag_notes', dates=dates)}"
     png = history_png(turn.kb, days, turn.today, span_days=HISTORY_DAYS)
     return [Reply(summary, image=png)]
+
+
+def _red_flag_days(turn: Turn) -> list[date]:
+    """Days of the span whose check-in note held a red flag (the user was sent to a doctor)."""
+    since = turn.today - timedelta(days=HISTORY_DAYS - 1)
+    return list(
+        turn.s.scalars(
+            select(Checkin.local_date)
+            .where(
+                Checkin.user_id == turn.user.id,
+                Checkin.status == "done",
+                Checkin.note_red_flag.is_(True),
+                Checkin.local_date >= since,
+            )
+            .order_by(Checkin.local_date)
+        )
+    )

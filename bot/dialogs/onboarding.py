@@ -6,10 +6,13 @@ the message is no answer to it (the router then handles it as a message).
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from bot import protocol
 from bot.dialogs import states
 from bot.dialogs.turn import Answer, Turn
 from bot.replies import Button, Reply
+from bot.storage import Checkin, Question
 
 PHASES = (1, 2, 3, 4)
 PHASE_PROMPTS = frozenset({states.ONBOARDING_PHASE, states.CHOOSING_PHASE})
@@ -49,15 +52,24 @@ def consent(turn: Turn, answer: Answer) -> list[Reply] | None:
         if guest and not user.guide:
             user.guide = guest
         first = turn.say("consent_given")
+    elif user.consent:
+        # "Nej tak" at /start after consenting keeps everything as it is: withdrawing
+        # consent is its own confirmed step (/samtykke), which says what happens.
+        turn.close_prompt()
+        return [turn.say("consent_kept")]
     else:
-        if user.guide:
-            turn.guests.guides[user.id] = user.guide
-        user.consent = False
-        user.consent_at = None
-        user.guide = None
-        user.phase = None
-        first = turn.say("consent_declined")
+        stored = has_health_rows(turn)
+        first = turn.say("consent_declined_stored" if stored else "consent_declined")
     return [first, *ask_guide(turn, states.ONBOARDING_GUIDE)]
+
+
+def has_health_rows(turn: Turn) -> bool:
+    """Are check-ins or questions of this user stored (from a consent since withdrawn)?"""
+    for model in (Checkin, Question):
+        found = turn.s.scalars(select(model.id).where(model.user_id == turn.user.id)).first()
+        if found is not None:
+            return True
+    return False
 
 
 # ------------------------------------------------------------------ guide

@@ -60,10 +60,11 @@ def pick(turn: Turn, answer: Answer) -> list[Reply] | None:
 
 def feedback(turn: Turn, answer: Answer) -> list[Reply] | None:
     """👍/👎 under an answer: only for the user's own question."""
-    verdict, qid = (*answer.fields, "", "")[:2]
-    if verdict not in {"0", "1"} or not qid.isdigit():
+    verdict, raw_id = (*answer.fields, "", "")[:2]
+    qid = protocol.parse_id(raw_id)
+    if verdict not in {"0", "1"} or qid is None:
         return None
-    question = turn.s.get(Question, int(qid))
+    question = turn.s.get(Question, qid)
     if question is None:
         return None
     own = question.user_id == turn.user.id or (

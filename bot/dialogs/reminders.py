@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot import reminders, timewords
+from bot import protocol, reminders, timewords
 from bot.dialogs import checkin, onboarding
 from bot.dialogs.turn import Answer, Turn
 from bot.replies import Reply
@@ -95,6 +95,9 @@ def pressed(turn: Turn, answer: Answer) -> list[Reply] | None:
     if answer.value == reminders.BUTTON_CHECKIN:
         return checkin.begin(turn)
     if answer.value == reminders.BUTTON_SNOOZE:
+        day = protocol.parse_day(answer.fields[1] if len(answer.fields) > 1 else "")
+        if day != turn.today or checkin.done_today(turn) is not None:
+            return None  # an old reminder's button, or today's check-in is done: no snooze
         reminder = reminders.snooze(turn.s, turn.user, turn.now)
         if reminder is None:
             return None

@@ -66,6 +66,7 @@ STATES: dict[str, Prompt] = {
     ),
     states.CONFIRM_DELETE: _prompt(data_rights.confirm_delete, data_rights.ask_delete),
     states.CONFIRM_REPLACE: _prompt(checkin.confirm_replace, checkin.ask_replace),
+    states.CONFIRM_WITHDRAW: _prompt(data_rights.confirm_withdraw, data_rights.ask_withdraw),
 }
 # The open check-in is a prompt too; its state is the step stored in its row.
 CHECKIN = Prompt(checkin.step, checkin.ask_step, checkin.hint_step)
@@ -75,7 +76,7 @@ ACTIONS: dict[str, Callable[[Turn, str], list[Reply]]] = {
 }
 
 BUTTONS: dict[str, ButtonRoute] = {
-    protocol.CONSENT: ButtonRoute(onboarding.consent),
+    protocol.CONSENT: ButtonRoute(onboarding.consent, frozenset({states.ONBOARDING_CONSENT})),
     protocol.GUIDE: ButtonRoute(onboarding.guide),
     protocol.PHASE: ButtonRoute(onboarding.phase, onboarding.PHASE_PROMPTS),
     protocol.CHECKIN: ButtonRoute(checkin.step),
@@ -84,4 +85,7 @@ BUTTONS: dict[str, ButtonRoute] = {
     protocol.PICK: ButtonRoute(questions.pick),
     protocol.FEEDBACK: ButtonRoute(questions.feedback),
     protocol.REMINDER: ButtonRoute(reminders.pressed),
+    protocol.WITHDRAW: ButtonRoute(
+        data_rights.confirm_withdraw, frozenset({states.CONFIRM_WITHDRAW})
+    ),
 }

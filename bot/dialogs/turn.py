@@ -65,6 +65,8 @@ class Turn:
     now: datetime
     # /reload: load the YAML again; (applied, what to tell the admin)
     reload_knowledge: Callable[[], tuple[bool, str]]
+    # The bot's Telegram username (None in the console): for deep links from groups.
+    bot_username: str | None = None
     # Set when a handler opens a prompt in this turn (the router then asks nothing again).
     opened: bool = False
 

@@ -192,8 +192,17 @@ Expect = Callable[[Call], bool]
 
 
 def has_button(data: str) -> Expect:
-    """A message offering the inline button with this callback data."""
-    return lambda c: data in c.button_data
+    """A message offering the inline button with this callback data (or `data:<key>`,
+    as buttons bound to an object carry its key: "ci:p:4" matches "ci:p:4:17.5f3a")."""
+    return lambda c: button_data(c, data) is not None
+
+
+def button_data(call: Call, data: str) -> str | None:
+    """The callback data of the message's one button named by `data` (see has_button)."""
+    if data in call.button_data:
+        return data
+    keyed = [d for d in call.button_data if d.startswith(data + ":")]
+    return keyed[0] if len(keyed) == 1 else None
 
 
 def contains(text: str) -> Expect:
@@ -261,6 +270,7 @@ class Chat:
 
     def press(self, message: Call, data: str, expect: Expect) -> Call:
         since = self.mark()
+        data = button_data(message, data) or data
         self.fake.press_button(self.user_id, message, data, self.first_name)
         return self.wait(expect, since)
 

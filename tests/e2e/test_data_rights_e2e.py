@@ -66,9 +66,10 @@ def _is_reminder(kb: Knowledge) -> Expect:
     }
 
     def check(call: Call) -> bool:
+        today = datetime.now(ZoneInfo("Europe/Copenhagen")).date()
         return call.text in texts and call.button_data == [
             "rem:ci",
-            "rem:snooze",
+            f"rem:snooze:{today:%Y%m%d}",  # snooze is bound to the reminder's day
         ]
 
     return check
