@@ -15,13 +15,17 @@ from typing import Any
 from sqlalchemy import Select, Table, delete, exists, select
 from sqlalchemy.orm import Session
 
-from bot.storage import Base, Checkin, User
+from bot.storage import Base, Checkin, InboxUpdate, OutboxMessage, User
 
 # session.info key: rows were erased in this transaction, so the caller scrubs the
 # database files after the commit (Database.scrub).
 ERASED = "erased_user_data"
 # Guests forgotten per statement: keeps each transaction short with many of them.
 GUEST_BATCH = 500
+# Delivery rows (bot/inbox.py, bot/outbox.py): erased with the user, not exported. They
+# hold nothing once handled and sent; in the middle of the export's own turn they hold
+# only the /mine_data update itself and replies not yet sent.
+NOT_EXPORTED = frozenset({InboxUpdate.__tablename__, OutboxMessage.__tablename__})
 
 
 def _user_tables() -> list[tuple[Table, str]]:
@@ -99,6 +103,8 @@ def export_user_data(session: Session, user_id: int) -> dict[str, list[dict[str,
     """
     export: dict[str, list[dict[str, Any]]] = {}
     for table, column in reversed(_user_tables()):
+        if table.name in NOT_EXPORTED:
+            continue
         key_columns = list(table.primary_key.columns)
         rows = session.execute(
             select(table).where(table.c[column] == user_id).order_by(*key_columns)
