@@ -191,6 +191,9 @@ class Sender:
         finally:
             for task in list(self._in_flight):
                 task.cancel()
+            for job in self._reminders:  # their dispatcher releases them (lease)
+                if job.future is not None:
+                    job.future.cancel()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)

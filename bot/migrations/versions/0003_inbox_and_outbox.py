@@ -50,9 +50,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_outbox_messages_chat_id"), "outbox_messages", ["chat_id"])
     op.create_index(op.f("ix_outbox_messages_user_id"), "outbox_messages", ["user_id"])
-    op.create_index(
-        op.f("ix_outbox_messages_claimed_until"), "outbox_messages", ["claimed_until"]
-    )
+    op.create_index(op.f("ix_outbox_messages_claimed_until"), "outbox_messages", ["claimed_until"])
 
 
 def downgrade() -> None:
