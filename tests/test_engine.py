@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot import inbox
 from bot.engine import Engine
 from bot.replies import Incoming
-from bot import inbox
 from bot.storage import (
     Base,
     Checkin,

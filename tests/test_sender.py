@@ -58,14 +58,19 @@ def _item(chat: int, text: str, row: int | None = None) -> Outgoing:
     return Outgoing(chat_id=chat, kind="text", text=text, row_id=row, user_id=chat)
 
 
-async def _run(sender: Sender, until: Callable[[], bool], steps: int = 20000) -> None:
+async def _steps(until: Callable[[], bool], steps: int = 20000) -> None:
+    """Let the event loop run (virtual time moves only when the sender sleeps)."""
+    for _ in range(steps):
+        if until():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the sender did not get there")
+
+
+async def _run(sender: Sender, until: Callable[[], bool]) -> None:
     task = asyncio.create_task(sender.run())
     try:
-        for _ in range(steps):
-            if until():
-                return
-            await asyncio.sleep(0)
-        raise AssertionError("the sender did not get there")
+        await _steps(until)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -94,12 +99,10 @@ async def test_a_reply_overtakes_a_burst_of_reminders(
         for i in range(300)
     ]
     run = asyncio.create_task(sender.run())
-    while len(transport.sent) < 30:  # one second of the burst has gone out
-        await asyncio.sleep(0)
+    await _steps(lambda: len(transport.sent) >= 30)  # a second of the burst has gone out
     asked = vt.now
     sender.submit([_item(1, "answer", row=1)])
-    while not any(text == "answer" for _, _, text in transport.sent):
-        await asyncio.sleep(0)
+    await _steps(lambda: any(text == "answer" for _, _, text in transport.sent))
     [(sent_at, _, _)] = [s for s in transport.sent if s[2] == "answer"]
     assert sent_at - asked <= 2 / 30  # at most the slot in progress, then the reply
     run.cancel()
