@@ -391,7 +391,9 @@ class FakeTelegram:
       HTTP 429 with ``retry_after`` = ``rate_limit_retry_after``; ``rate_limited_count``
       counts the 429s sent.
     * ``blocked_users``: chat ids for which sends answer 403 ``bot was blocked by the user``.
-    * :meth:`fail_next`: the next N calls of a method answer with a 5xx error.
+    * :meth:`fail_next`: the next N calls of a method answer with a 5xx error;
+      :meth:`fail_next_429` with 429 and a retry_after; :meth:`drop_next` closes the
+      connection unanswered (after a delay), :meth:`slow_next` answers late.
     """
 
     def __init__(
@@ -534,6 +536,12 @@ class FakeTelegram:
         """The next ``count`` calls of ``method`` are carried out but answered ``delay`` s late."""
         with self._lock:
             self._net_faults.setdefault(method, []).extend([("slow", delay)] * count)
+
+    def clear_faults(self) -> None:
+        """Forget every injected failure that has not happened yet."""
+        with self._lock:
+            self._net_faults.clear()
+            self._failures.clear()
 
     def net_fault(self, path: str) -> tuple[str, float] | None:
         """The network fault (if any) for the next request to ``path`` (the handler's side)."""
