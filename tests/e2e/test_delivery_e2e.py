@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.knowledge import Knowledge
-from bot.storage import Checkin, Database, InboxUpdate, OutboxMessage
+from bot.storage import Checkin, Database, InboxUpdate, OutboxMessage, Question
 
 from .botproc import Chat, contains, has_button, wait_until
 from .conftest import BotFactory
@@ -161,9 +161,11 @@ def test_repeated_kills_during_concurrent_checkins_lose_and_double_no_answer(
         try:
             pain_q = chat.command("checkin", has_button("ci:p:3"))
             morning_q = chat.press(pain_q, f"ci:p:{pains[user]}", has_button("ci:m:worse"))
-            activity_q = chat.press(morning_q, "ci:m:worse", has_button("ci:a:walk"))
-            note_q = chat.press(activity_q, "ci:a:walk", has_button("ci:n:skip"))
+            activity_q = chat.press(morning_q, "ci:m:worse", has_button("ci:a:rest"))
+            note_q = chat.press(activity_q, "ci:a:rest", has_button("ci:n:skip"))
             chat.press(note_q, "ci:n:skip", contains(_summary_line(kb, "red", pains[user])))
+            for question in QUESTIONS:
+                chat.say(question, contains("Kilde"))
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
@@ -173,19 +175,26 @@ def test_repeated_kills_during_concurrent_checkins_lose_and_double_no_answer(
     kills = 0
     while kills < 10 and any(t.is_alive() for t in threads):
         wait_until(lambda: len(fake.sent) > 0, timeout=5)  # the new process is answering
-        threading.Event().wait(0.4)
+        threading.Event().wait(0.3)
         bot.kill()
         kills += 1
         bot.start_and_wait()
     for thread in threads:
         thread.join(timeout=120)
+    if errors:
+        for user in users:
+            print(user, [c.describe() for c in chats[user].messages()])
     assert not errors, errors
-    assert kills >= 3  # the kills did land in the middle of the check-ins
+    assert kills >= 6  # the kills did land in the middle of the check-ins
     wait_until(lambda: _outbox(db) == 0 and _unprocessed(db) == 0, timeout=30)
     sent_twice = 0
     for user in users:
         # Every answer stored exactly once: one finished check-in with what was pressed.
         assert _done_checkins(db, user) == [("done", pains[user], "worse")]
+        asked = _count(
+            db, select(func.count()).select_from(Question).where(Question.user_id == user)
+        )
+        assert asked == len(QUESTIONS)
         texts = [c.text for c in chats[user].messages()]
         assert kb.text("error") not in texts
         sent_twice += sum(n - 1 for n in Counter(texts).values() if n > 1)
