@@ -30,7 +30,7 @@ taking over once the lease has run out):
   and sends that reminder again: at-least-once, never lost. At most `concurrency`
   messages are in that window at any moment.
 
-The lease is short (LEASE, a minute) so another process takes over a dead worker's
+The lease is short (LEASE, 45 s) so another process takes over a dead worker's
 reminders within a minute; while a batch is being sent the worker renews it every
 RENEW_EVERY. A live worker never sends after its lease may have run out: it starts no
 send later than SEND_WINDOW after its last successful claim or renewal (measured on the
@@ -67,7 +67,7 @@ from bot.storage import (
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=45)
 # A worker starts no send later than this after its claim (or last renewal), so even a
 # send that waits out long 429s finishes before the lease lets another worker take it.
 SEND_WINDOW = LEASE / 2
