@@ -4,7 +4,8 @@ Polling (bot/polling.py) or the webhook stores each update (bot/inbox.py) and ha
 it to `Runtime.feed`. Each user has a queue of their own, worked by one task at a
 time, so one user's updates are handled in order while other users' go on at the
 same time (at most CONCURRENCY turns at once); a turn runs in a worker thread
-(matching, chart rendering and database work stay off the event loop). Its replies
+(matching, chart rendering and database work stay off the event loop), and a busy
+SQLite is waited for (busy_timeout) and retried (Engine.handle_update). Its replies
 are outbox rows committed with the turn (Engine.handle_update) and handed to the
 sender (bot/sender.py), which also sends the reminders (bot/dispatch.py) at low
 priority.
@@ -23,6 +24,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -36,7 +38,10 @@ from bot.sender import Blocked, Sender
 
 log = logging.getLogger(__name__)
 
-CONCURRENCY = 8
+# Turns at once, each in a thread of its own pool (so the small database calls of the
+# sender and the reminders never queue behind turns in asyncio's default pool). On 2
+# cores more threads buy nothing: matching is CPU work under the GIL.
+CONCURRENCY = 4
 MAINTENANCE_SECONDS = 10.0
 # An unprocessed update older than this and not in this process's queues was left by a
 # worker that died (or failed on a dead database): it is handled here.
@@ -87,6 +92,7 @@ class Runtime:
         self._queues: dict[int, deque[tuple[Stored, Update | None]]] = {}
         self._known: set[int] = set()
         self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._turns = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="turn")
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
@@ -139,8 +145,12 @@ class Runtime:
         if work.before is not None:
             self._spawn(_best_effort(work.before, "before the turn"))
         try:
-            rows = await asyncio.to_thread(
-                self.engine.handle_update, stored.update_id, work.incoming, self.worker_id
+            rows = await asyncio.get_running_loop().run_in_executor(
+                self._turns,
+                self.engine.handle_update,
+                stored.update_id,
+                work.incoming,
+                self.worker_id,
             )
         except Exception:
             # Only when even the error reply could not be stored (a dead database): the
@@ -251,6 +261,7 @@ class Runtime:
         for task in [*self._loops, *self._tasks]:
             task.cancel()
         await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        self._turns.shutdown(wait=False, cancel_futures=True)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)

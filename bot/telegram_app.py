@@ -110,7 +110,10 @@ def adapt(bot: Bot, stored: Stored, update: Update | None) -> Work:
     """What one update means for the engine, plus its best-effort Telegram side effects."""
     if update is None:
         update = Update.de_json(stored.data, bot)
-    username = bot.username if bot.bot is not None else None
+    try:
+        username: str | None = bot.username
+    except RuntimeError:  # not initialized (no getMe yet): groups cannot name us
+        username = None
     query = update.callback_query
     if query is not None:
         user = update.effective_user

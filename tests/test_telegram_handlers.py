@@ -157,9 +157,7 @@ async def app(
 _update_ids = itertools.count(1)
 
 
-def _text_update(
-    app: App, text: str, chat_type: str = "private", user_id: int = USER_ID
-) -> Update:
+def _text_update(app: App, text: str, chat_type: str = "private", user_id: int = USER_ID) -> Update:
     chat_id = user_id if chat_type == "private" else -100
     entities = []
     if text.startswith("/"):
@@ -254,9 +252,7 @@ async def test_onboarding_and_checkin_through_handlers(
     assert (row.status, row.pain, row.zone) == ("done", 3, "yellow")
 
 
-async def test_question_is_answered_with_source(
-    app: App, request_fake: RecordingRequest
-) -> None:
+async def test_question_is_answered_with_source(app: App, request_fake: RecordingRequest) -> None:
     await app.process_update(
         _text_update(app, "skal man strække baglåret når man har ondt under ballen")
     )
@@ -275,9 +271,7 @@ async def test_media_gets_a_friendly_danish_reply(
     assert request_fake.texts() == [engine.kb.text(f"unsupported_{kind}")]
 
 
-async def test_edited_message_gets_a_reply(
-    app: App, request_fake: RecordingRequest
-) -> None:
+async def test_edited_message_gets_a_reply(app: App, request_fake: RecordingRequest) -> None:
     update = _text_update(app, "hej")
     data = update.to_dict()
     data["edited_message"] = data.pop("message")
@@ -287,9 +281,7 @@ async def test_edited_message_gets_a_reply(
     assert request_fake.texts() == [engine.kb.text("unsupported_edited")]
 
 
-async def test_groups_only_commands_and_mentions(
-    app: App, request_fake: RecordingRequest
-) -> None:
+async def test_groups_only_commands_and_mentions(app: App, request_fake: RecordingRequest) -> None:
     await app.process_update(
         _text_update(app, "kan man løbe med hasetendinopati", chat_type="group")
     )
@@ -326,9 +318,7 @@ async def test_history_is_sent_as_photo(app: App, request_fake: RecordingRequest
     assert len(request_fake.sent("sendPhoto")) == 1
 
 
-async def test_export_is_sent_as_documents(
-    app: App, request_fake: RecordingRequest
-) -> None:
+async def test_export_is_sent_as_documents(app: App, request_fake: RecordingRequest) -> None:
     await app.process_update(_text_update(app, "/start"))
     await app.process_update(_callback_update(app, "ob:c:1"))
     await app.process_update(_text_update(app, "/mine_data"))
