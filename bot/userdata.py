@@ -22,7 +22,8 @@ from bot.storage import Base, Checkin, InboxUpdate, OutboxMessage, User
 ERASED = "erased_user_data"
 # Guests forgotten per statement: keeps each transaction short with many of them.
 GUEST_BATCH = 500
-# Delivery rows (bot/inbox.py, bot/outbox.py): erased with the user, not exported. They
+# Delivery rows (bot/inbox.py, bot/outbox.py): erased with the user, neither exported nor
+# counted in the erasure's report. They
 # hold nothing once handled and sent; in the middle of the export's own turn they hold
 # only the /mine_data update itself and replies not yet sent.
 NOT_EXPORTED = frozenset({InboxUpdate.__tablename__, OutboxMessage.__tablename__})
@@ -53,7 +54,8 @@ def _delete_users(session: Session, chosen: Sequence[int] | Select[int]) -> dict
     counts: dict[str, int] = {}
     for table, column in _user_tables():
         result = session.execute(delete(table).where(table.c[column].in_(chosen)))
-        counts[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if table.name not in NOT_EXPORTED:  # delivery rows are deleted, not reported
+            counts[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
     session.expire_all()
     session.info[ERASED] = True
     return counts
