@@ -202,6 +202,8 @@ def test_reminder_history_export_delete_and_blocked_user(
     bob_reminder = bob.wait(_is_reminder(kb), since)
     pain_q = bob.press(bob_reminder, "rem:ci", has_button("ci:p:1"))
     bob.checkin(pain_q, 1, "same", "rest", contains(_summary_line(kb, "green", 1)))
+    # Every reply has left the outbox, so Bob's rows stay put while Alice is erased.
+    wait_until(lambda: sum(_rows_per_table(db, u)["outbox_messages"] for u in (ALICE, BOB)) == 0)
     bob_before = _rows_per_table(db, BOB)
     # Every table holding user data has Bob's rows (the outbox is empty once all is sent).
     assert all(n >= 1 for t, n in bob_before.items() if t != "outbox_messages"), bob_before
