@@ -1,8 +1,8 @@
 """Reminder dispatch throughput against the fake Telegram server's 30 messages/s limit.
 
 N consenting users whose reminders all fell due in the same minute; the real
-Application from `build_application` (its AIORateLimiter, HTTP client and bot) and
-the production job `reminder_job` send them to the fake Bot API server, which answers
+runtime from `build_runtime` (its one sender, HTTP client and bot) and the production
+dispatcher `dispatch.dispatch_due` send them to the fake Bot API server, which answers
 429 (retry_after 1 s) beyond 30 sendMessage calls in any second. Prints the time,
 the rate as a share of 30/s, the 429s, the longest event-loop stall, and lost and
 duplicated reminders (the fake's recorded sendMessage calls per chat vs the
@@ -28,21 +28,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from telegram.ext import CallbackContext  # noqa: E402
 
+from bot import dispatch  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.knowledge import load_knowledge  # noqa: E402
 from bot.matching import Matcher  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.storage import Database, Reminder, ReminderDelivery, User  # noqa: E402
-from bot.telegram_app import build_application, reminder_job  # noqa: E402
+from bot.telegram_app import build_runtime, make_bot  # noqa: E402
 from tests.e2e.fake_telegram import FakeTelegram  # noqa: E402
 
 LIMIT = 30  # Telegram's overall messages per second
@@ -131,18 +130,21 @@ async def run(args: argparse.Namespace, fake: FakeTelegram, db: Database, tmp: P
     )
     kb = load_knowledge(settings.knowledge_dir, settings.intents_dir)
     engine = Engine(settings, db, kb=kb, matcher=Matcher.build(kb, settings.cache_dir))
-    app = build_application(settings, engine)
-    await app.initialize()
-    context: CallbackContext[Any, Any, Any, Any] = CallbackContext(app)
+    bot = make_bot(settings)
+    await bot.initialize()
+    runtime = build_runtime(engine, bot, worker_id="bench")
+    sender = asyncio.create_task(runtime.sender.run())
     stop, worst = asyncio.Event(), [0.0]
     ticker = asyncio.create_task(loop_stalls(stop, worst))
     started = time.perf_counter()
     runs = 0
     try:
-        # What the JobQueue does every REMINDER_POLL_SECONDS, until nothing is due.
+        # What the reminder loop does every REMINDER_POLL_SECONDS, until nothing is due.
         while runs < args.max_runs:
             runs += 1
-            await reminder_job(context)
+            await dispatch.dispatch_due(
+                db, kb, runtime.send_reminder, datetime.now(UTC), runtime.worker_id
+            )
             if due_count(db, datetime.now(UTC)) == 0:
                 break
             await asyncio.sleep(settings.reminder_poll_seconds)
@@ -150,7 +152,9 @@ async def run(args: argparse.Namespace, fake: FakeTelegram, db: Database, tmp: P
         elapsed = time.perf_counter() - started
         stop.set()
         await ticker
-        await app.shutdown()
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        await bot.shutdown()
 
     per_chat = Counter(
         c.chat_id for c in fake.sent if c.method == "sendMessage" and isinstance(c.chat_id, int)

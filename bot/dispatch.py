@@ -30,8 +30,12 @@ taking over once the lease has run out):
   and sends that reminder again: at-least-once, never lost. At most `concurrency`
   messages are in that window at any moment.
 
-A live worker never sends after its lease may have run out: it stops starting new
-sends after half the lease (measured on the monotonic clock) and releases the rest.
+The lease is short (LEASE, 45 s) so another process takes over a dead worker's
+reminders within a minute; while a batch is being sent the worker renews it every
+RENEW_EVERY. A live worker never sends after its lease may have run out: it starts no
+send later than SEND_WINDOW after its last successful claim or renewal (measured on the
+monotonic clock) and releases the rest. The sends themselves go through the process's
+one sender (bot/sender.py) at low priority, so users' replies go first.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,10 +67,11 @@ from bot.storage import (
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=10)
-# A worker starts no send later than this after its claim, so even a send that waits
-# out long 429s finishes before the lease lets another worker take the reminder.
+LEASE = timedelta(seconds=45)
+# A worker starts no send later than this after its claim (or last renewal), so even a
+# send that waits out long 429s finishes before the lease lets another worker take it.
 SEND_WINDOW = LEASE / 2
+RENEW_EVERY = LEASE / 4
 # Overdue by more than this (the bot was down): skip to the next daily time, no catch-up.
 STALE = timedelta(hours=12)
 # A send that failed for a passing reason is tried again after this delay.
@@ -127,9 +132,24 @@ async def dispatch_due(
     started = monotonic_time.monotonic()
     queue: asyncio.Queue[tuple[_Job, float] | None] = asyncio.Queue()
     low = asyncio.Event()
+    renewed = [started]  # the monotonic time of the last successful renewal
 
     def clock() -> datetime:
         return now + timedelta(seconds=monotonic_time.monotonic() - started)
+
+    def deadline(claimed_at: float) -> float:
+        return max(claimed_at, renewed[0]) + SEND_WINDOW.total_seconds()
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(RENEW_EVERY.total_seconds())
+            at = monotonic_time.monotonic()
+            try:
+                await asyncio.to_thread(_renew, db, worker_id, clock())
+            except Exception:
+                log.warning("could not renew the reminder lease", exc_info=True)
+                continue
+            renewed[0] = at
 
     async def produce() -> None:
         try:
@@ -141,9 +161,8 @@ async def dispatch_due(
                 stats.batches += 1
                 stats.claimed += claimed
                 stats.skipped += skipped
-                deadline = claimed_at + SEND_WINDOW.total_seconds()
                 for job in jobs:
-                    queue.put_nowait((job, deadline))
+                    queue.put_nowait((job, claimed_at))
                 if claimed < limit:
                     break
                 # Claim the next batch while the senders finish this one, so the
@@ -159,10 +178,26 @@ async def dispatch_due(
         while (item := await queue.get()) is not None:
             if queue.qsize() <= concurrency:
                 low.set()
-            await _deliver(db, kb, send, clock, worker_id, item[0], item[1], stats)
+            await _deliver(db, kb, send, clock, worker_id, item[0], deadline(item[1]), stats)
 
-    await _run_all([produce(), *(consume() for _ in range(max(1, concurrency)))])
+    renewing = asyncio.create_task(renew())
+    try:
+        await _run_all([produce(), *(consume() for _ in range(max(1, concurrency)))])
+    finally:
+        renewing.cancel()
+        await asyncio.gather(renewing, return_exceptions=True)
     return stats
+
+
+def _renew(db: Database, worker_id: str, now: datetime) -> None:
+    """Extend this worker's lease on the reminders it still holds."""
+    with db.session() as s:
+        s.execute(
+            update(Reminder)
+            .where(Reminder.claimed_by == worker_id, Reminder.claimed_until > now)
+            .values(claimed_until=now + LEASE)
+        )
+        s.commit()
 
 
 async def _run_all(coroutines: list[Coroutine[Any, Any, None]]) -> None:

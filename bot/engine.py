@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from bot import inbox, outbox
 from bot.dialogs import commands, router
 from bot.dialogs.turn import Guests, Turn
 from bot.knowledge import Knowledge, KnowledgeError
@@ -24,7 +27,7 @@ from bot.matching import Matcher
 from bot.references import load_checked
 from bot.replies import Incoming, Reply
 from bot.settings import Settings
-from bot.storage import Database, User, utcnow
+from bot.storage import Database, OutboxMessage, User, utcnow
 from bot.userdata import ERASED, forget_guests
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,10 @@ log = logging.getLogger(__name__)
 MENU_COMMANDS = tuple(c.name for c in commands.menu())
 # How many of a refused reload's problems the admin is shown in the chat (all are logged).
 PROBLEMS_IN_CHAT = 20
+# A turn that meets a locked database (SQLite: another process holds the write lock past
+# busy_timeout; PostgreSQL: a dropped connection) is tried this often before it fails.
+BUSY_ATTEMPTS = 4
+BUSY_PAUSE = 0.2
 
 
 @dataclass(frozen=True)
@@ -101,40 +108,100 @@ class Engine:
         return True, kb.text("reload_ok", entries=len(kb.entries), intents=len(kb.intents))
 
     def handle(self, msg: Incoming) -> list[Reply]:
-        """Handle one user action; state is committed before the replies are returned."""
+        """Handle one user action; state is committed before the replies are returned.
+
+        The console and the tests call this; Telegram updates go through handle_update.
+        """
         loaded = self._loaded
         try:
             with self.db.session() as s:
-                user = self._user(s, msg)
-                update_id = msg.extra.get("update_id")
-                last = user.last_update_id
-                if update_id is not None and last is not None and int(update_id) <= last:
-                    log.info("skipping redelivered update %s", update_id)
-                    return []
-                if update_id is not None:
-                    user.last_update_id = int(update_id)
-                turn = Turn(
-                    kb=loaded.kb,
-                    matcher=loaded.matcher,
-                    settings=self.settings,
-                    guests=self.guests,
-                    s=s,
-                    user=user,
-                    msg=msg,
-                    now=self.clock(),
-                    reload_knowledge=self.reload,
-                    bot_username=self.bot_username,
-                )
-                replies = router.run(turn)
+                replies = self._turn(s, msg, loaded)
                 s.commit()
-                if s.info.pop(ERASED, False):
-                    # Crash window: killed between the commit and this checkpoint, the
-                    # erased pages stay in the WAL until the checkpoint at the next start.
-                    self.db.scrub()
+                self._after_commit(s)
                 return replies
         except Exception:
             log.exception("failed to handle an update from user %s", msg.user_id)
             return [Reply(loaded.kb.text("error"))]
+
+    def handle_update(
+        self, update_id: int, msg: Incoming | None, worker_id: str
+    ) -> list[OutboxMessage] | None:
+        """Handle one stored update: the turn, its replies as outbox rows and the inbox
+        row's processed mark in one transaction. Returns the rows to send, or None when
+        the update was already processed (by an earlier run or a peer).
+
+        A busy database is retried (BUSY_ATTEMPTS); a turn that fails otherwise is
+        rolled back and only then is the user told so (the `error` text), in a
+        transaction of its own that also marks the update processed, so a poison
+        update is answered once instead of failing at every start.
+        """
+        loaded = self._loaded
+        for attempt in range(1, BUSY_ATTEMPTS + 1):
+            try:
+                with self.db.session() as s:
+                    if inbox.is_processed(s, update_id):
+                        return None
+                    replies = self._turn(s, msg, loaded) if msg is not None else []
+                    now = self.clock()
+                    rows = (
+                        outbox.add(s, msg.chat_id, msg.user_id, replies, worker_id, now)
+                        if msg is not None
+                        else []
+                    )
+                    if not inbox.claim(s, update_id, now):
+                        s.rollback()
+                        log.info("update %s was handled by a peer meanwhile", update_id)
+                        return None
+                    s.commit()
+                    self._after_commit(s)
+                    return rows
+            except OperationalError as exc:
+                if attempt == BUSY_ATTEMPTS:
+                    log.error("database busy; update %s failed: %s", update_id, exc.orig)
+                    break
+                log.warning("database busy (attempt %d); retrying the turn", attempt)
+                time.sleep(BUSY_PAUSE * attempt)
+            except Exception:
+                log.exception("failed to handle update %s", update_id)
+                break
+        return self._rolled_back(update_id, msg, worker_id, loaded)
+
+    def _rolled_back(
+        self, update_id: int, msg: Incoming | None, worker_id: str, loaded: _Loaded
+    ) -> list[OutboxMessage] | None:
+        """The turn was rolled back: say so (truthfully) and do not try it again."""
+        with self.db.session() as s:
+            now = self.clock()
+            rows = []
+            if msg is not None:
+                error = [Reply(loaded.kb.text("error"))]
+                rows = outbox.add(s, msg.chat_id, msg.user_id, error, worker_id, now)
+            if not inbox.claim(s, update_id, now):
+                return None
+            s.commit()
+            return rows
+
+    def _turn(self, s: Session, msg: Incoming, loaded: _Loaded) -> list[Reply]:
+        user = self._user(s, msg)
+        turn = Turn(
+            kb=loaded.kb,
+            matcher=loaded.matcher,
+            settings=self.settings,
+            guests=self.guests,
+            s=s,
+            user=user,
+            msg=msg,
+            now=self.clock(),
+            reload_knowledge=self.reload,
+            bot_username=self.bot_username,
+        )
+        return router.run(turn)
+
+    def _after_commit(self, s: Session) -> None:
+        if s.info.pop(ERASED, False):
+            # Crash window: killed between the commit and this checkpoint, the
+            # erased pages stay in the WAL until the checkpoint at the next start.
+            self.db.scrub()
 
     def menu_commands(self) -> list[tuple[str, str]]:
         """(command, Danish description) pairs for Telegram's command menu."""

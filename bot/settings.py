@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     guest_retention_days: int = Field(default=30, ge=1, le=36500)
     reminder_poll_seconds: float = Field(default=20.0, gt=0)
     telegram_connect_attempts: int = Field(default=5, ge=1, le=20)
+    # The one sender's overall pace; Telegram allows about 30 messages/s per bot.
+    messages_per_second: float = Field(default=29.0, gt=0, le=1000)
+    # With Telegram's paid broadcasts (Stars) reminders may go faster; 0 = off.
+    paid_broadcast_per_second: float = Field(default=0.0, ge=0, le=1000)
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")

@@ -29,6 +29,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -143,8 +144,7 @@ class User(Base):
     timezone: Mapped[str] = mapped_column(default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE)
     active: Mapped[bool] = mapped_column(default=True, server_default=true())  # False after 403
     dialog_state: Mapped[str | None]
-    # Telegram redelivers updates a crashed process had not acknowledged; the engine
-    # skips any update id it has already committed for this user.
+    # No longer written: the inbox (bot/inbox.py) is the idempotency key of an update.
     last_update_id: Mapped[int | None] = mapped_column(BigInteger)
     dialog_data: Mapped[dict[str, Any]] = mapped_column(
         MutableDict.as_mutable(JSON().with_variant(JSONB(), "postgresql")),
@@ -290,6 +290,46 @@ class ReminderDelivery(Base):
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
 
     user: Mapped[User] = relationship(back_populates="deliveries")
+
+
+class InboxUpdate(Base):
+    """One update from Telegram, stored before Telegram is told it arrived (bot/inbox.py).
+
+    `payload` is the update's raw JSON (it may hold health data): cleared in the
+    transaction that processes it. The row itself stays a while as the idempotency key.
+    `user_id` is no foreign key: the update is stored before its user may exist.
+    """
+
+    __tablename__ = "inbox_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    payload: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    processed_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class OutboxMessage(Base):
+    """One message to send, written in the transaction of the turn that said it (bot/outbox.py).
+
+    `kind` is text, photo or document; `buttons` the inline keyboard as [[label, data]];
+    `content` the image or file bytes. `claimed_by`/`claimed_until` are the sending
+    worker's lease; the row is deleted once Telegram accepted the message.
+    """
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(default="text", server_default="text")
+    text: Mapped[str] = mapped_column(Text, default="")
+    buttons: Mapped[list[Any] | None] = mapped_column(JSON)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    filename: Mapped[str | None]
+    claimed_by: Mapped[str | None]
+    claimed_until: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
 
 def normalize_url(url: str | URL) -> URL:

@@ -15,13 +15,18 @@ from typing import Any
 from sqlalchemy import Select, Table, delete, exists, select
 from sqlalchemy.orm import Session
 
-from bot.storage import Base, Checkin, User
+from bot.storage import Base, Checkin, InboxUpdate, OutboxMessage, User
 
 # session.info key: rows were erased in this transaction, so the caller scrubs the
 # database files after the commit (Database.scrub).
 ERASED = "erased_user_data"
 # Guests forgotten per statement: keeps each transaction short with many of them.
 GUEST_BATCH = 500
+# Delivery rows (bot/inbox.py, bot/outbox.py): erased with the user, neither exported nor
+# counted in the erasure's report. They
+# hold nothing once handled and sent; in the middle of the export's own turn they hold
+# only the /mine_data update itself and replies not yet sent.
+NOT_EXPORTED = frozenset({InboxUpdate.__tablename__, OutboxMessage.__tablename__})
 
 
 def _user_tables() -> list[tuple[Table, str]]:
@@ -49,7 +54,8 @@ def _delete_users(session: Session, chosen: Sequence[int] | Select[int]) -> dict
     counts: dict[str, int] = {}
     for table, column in _user_tables():
         result = session.execute(delete(table).where(table.c[column].in_(chosen)))
-        counts[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if table.name not in NOT_EXPORTED:  # delivery rows are deleted, not reported
+            counts[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
     session.expire_all()
     session.info[ERASED] = True
     return counts
@@ -99,6 +105,8 @@ def export_user_data(session: Session, user_id: int) -> dict[str, list[dict[str,
     """
     export: dict[str, list[dict[str, Any]]] = {}
     for table, column in reversed(_user_tables()):
+        if table.name in NOT_EXPORTED:
+            continue
         key_columns = list(table.primary_key.columns)
         rows = session.execute(
             select(table).where(table.c[column] == user_id).order_by(*key_columns)

@@ -10,9 +10,9 @@ through the same short order, and each step refuses before the next costs anythi
 2. the size: a Content-Length over the limit gets 413 at once; without one (chunked)
    the body is counted while it streams in and reading stops at the limit (413);
 3. the body must be UTF-8 JSON, an object with an int `update_id`: else 400;
-4. `accept(body)` is awaited, and only when it returns is 200 sent. Once `accept`
-   stores the update, 200 means stored; an exception in it gives 500 and Telegram
-   delivers the update again.
+4. `accept(body)` is awaited, and only when it returns is 200 sent. `accept` stores the
+   update (bot/inbox.py), so 200 means stored; a ValueError from it (no update after
+   all) gives 400, any other exception 500, and Telegram delivers the update again.
 
 Crash window: a crash after `accept` returned and before the 200 reached Telegram
 makes Telegram deliver the update again; `accept` (and the engine's update-id check)
@@ -133,6 +133,10 @@ def build_webhook_app(
             return _answer(400, "not an update")
         try:
             await accept(bytes(body))
+        except ValueError:
+            # `accept` refuses it as no update (inbox.BadUpdate): resending would not help.
+            log.info("webhook: update %d refused by accept (400)", update_id)
+            return _answer(400, "not an update")
         except Exception as exc:
             log.error(
                 "webhook: update %d (%d bytes) not accepted: %s at %s; answered 500, "

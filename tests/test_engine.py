@@ -9,10 +9,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot import inbox
 from bot.dialogs.checkin import button_key
 from bot.engine import Engine
 from bot.replies import Incoming
-from bot.storage import Base, Checkin, Database, Question, Reminder, User
+from bot.storage import (
+    Base,
+    Checkin,
+    Database,
+    InboxUpdate,
+    OutboxMessage,
+    Question,
+    Reminder,
+    User,
+)
 from tests.engine_helpers import Chat, Clock, make_engine
 
 
@@ -304,17 +314,86 @@ def test_trend_after_several_days(chat: Chat, clock: Clock, engine: Engine) -> N
     assert chat.text().count(green) >= 3
 
 
-def test_redelivered_update_is_ignored(chat: Chat, database: Database) -> None:
+def test_redelivered_update_is_ignored(chat: Chat, engine: Engine, database: Database) -> None:
     chat.onboard()
     chat.say("/checkin")
     [row] = _checkins(database)
-    data = f"ci:p:4:{button_key(row)}"
-    press = Incoming(1001, 1001, "callback", callback=data, extra={"update_id": "77"})
-    assert chat.send(press)
-    typed = Incoming(1001, 1001, "text", text="5", extra={"update_id": "77"})
-    assert chat.send(typed) == []
+    inbox.store(database, [{"update_id": 77}])
+    press = Incoming(1001, 1001, "callback", callback=f"ci:p:4:{button_key(row)}")
+    rows = engine.handle_update(77, press, "w")
+    assert rows and "ci:m:same" in json.dumps(rows[-1].buttons)
+    typed = Incoming(1001, 1001, "text", text="5")
+    assert engine.handle_update(77, typed, "w") is None  # the same update id: not again
     [row] = _checkins(database)
     assert (row.pain, row.step) == (4, "morning")
+    with database.session() as s:
+        assert len(list(s.scalars(select(OutboxMessage)))) == len(rows)
+
+
+def test_updates_are_handled_in_any_order_of_ids(
+    chat: Chat, engine: Engine, database: Database
+) -> None:
+    # Users' updates are handled side by side: a later id may commit first, and the
+    # earlier one (another user's, or a retry) must still count.
+    chat.onboard()
+    inbox.store(database, [{"update_id": 10}, {"update_id": 11}])
+    assert engine.handle_update(11, Incoming(1001, 1001, "command", "/checkin", "checkin"), "w")
+    assert engine.handle_update(10, Incoming(1002, 1002, "command", "/start", "start"), "w")
+    assert _user(database, 1002) is not None
+
+
+def test_a_failing_stored_update_is_rolled_back_then_told_once(
+    chat: Chat, engine: Engine, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat.onboard()
+    chat.say("/checkin")
+    from bot import checkin
+
+    def boom(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("disk on fire")
+
+    chat.tap("4")
+    chat.tap("Som normalt")
+    chat.tap("🏃 Løb")
+    monkeypatch.setattr(checkin, "summary", boom)
+    inbox.store(database, [{"update_id": 5, "callback_query": {"from": {"id": 1001}}}])
+    [row] = _checkins(database)
+    skip = Incoming(1001, 1001, "callback", callback=f"ci:n:skip:{button_key(row)}")
+    rows = engine.handle_update(5, skip, "w")
+    assert rows is not None and [r.text for r in rows] == [engine.kb.text("error")]
+    [row] = _checkins(database)
+    assert (row.status, row.step) == ("open", "note")  # nothing half-done was committed
+    with database.session() as s:
+        stored = s.get(InboxUpdate, 5)
+        assert stored is not None and stored.processed_at is not None and stored.payload is None
+    assert engine.handle_update(5, None, "w") is None  # answered once, not at every start
+
+
+def test_a_busy_database_is_retried_not_reported(
+    chat: Chat, engine: Engine, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from bot import engine as engine_module
+
+    chat.onboard()
+    calls = {"n": 0}
+    real = engine_module.router.run
+
+    def locked_once(turn: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        return real(turn)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_module.router, "run", locked_once)
+    monkeypatch.setattr(engine_module, "BUSY_PAUSE", 0.0)
+    inbox.store(database, [{"update_id": 9}])
+    rows = engine.handle_update(9, Incoming(1001, 1001, "command", "/checkin", "checkin"), "w")
+    assert calls["n"] == 2
+    assert rows and engine.kb.text("error") not in [r.text for r in rows]
+    [row] = _checkins(database)
+    assert row.status == "open"
 
 
 # ---------------------------------------------------------------- data rights

@@ -468,7 +468,7 @@ def test_crash_after_claiming_before_sending_is_sent_once_after_the_lease(
     assert send.sent == []
     assert sorted(d.status for d in deliveries(database)) == ["claimed"] * 3
     # While the dead worker's lease lasts, nobody sends; then exactly once.
-    assert run(second_process, kb, send, NOW + timedelta(minutes=1), "w2").sent == 0
+    assert run(second_process, kb, send, NOW + dispatch.LEASE / 2, "w2").sent == 0
     assert run(second_process, kb, send, AFTER_LEASE, "w2").sent == 3
     assert run(second_process, kb, send, AFTER_LEASE + timedelta(hours=1), "w2").sent == 0
     assert send.per_chat() == {chat_of(u): 1 for u in (1, 2, 3)}
@@ -669,3 +669,23 @@ def test_a_broken_zone_name_does_not_stop_other_reminders(
         s.commit()
     send = FakeSend()
     assert run(database, kb, send, NOW).sent == 2  # the broken one falls back to Copenhagen
+
+
+def test_the_lease_is_renewed_while_a_slow_batch_is_sent(
+    database: Database, kb: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While a batch is being sent the worker keeps extending its lease, so another
+    # process takes its reminders only once it stops renewing (it died).
+    add_users(database, [1, 2], now=utc(2026, 6, 10, 4))
+    monkeypatch.setattr(dispatch, "RENEW_EVERY", timedelta(seconds=0.05))
+    seen: list[datetime | None] = []
+
+    async def slow_send(chat_id: int, reply: Reply) -> int | None:
+        await asyncio.sleep(0.3)
+        seen.append(reminder_of(database, 2).claimed_until)  # type: ignore[union-attr]
+        return 1
+
+    stats = run(database, kb, slow_send, NOW, "w1", concurrency=1)  # type: ignore[arg-type]
+    assert stats.sent == 2
+    first_lease = NOW + dispatch.LEASE
+    assert seen[0] is not None and seen[0] > first_lease  # renewed while sending the first

@@ -453,10 +453,14 @@ def test_any_callback_data_gets_a_reply_and_never_an_exception(
 
 
 def test_a_link_button_reaches_telegram_as_a_url_button() -> None:
+    """Through the outbox row (its JSON) to the Bot API's markup."""
+    from bot.outbox import messages_of, outgoing
     from bot.telegram_app import _markup
 
     url = f"https://t.me/{BOT}?start=checkin"
-    markup = _markup(Reply("x", ((Button("Åbn", url=url), Button("Ja", "ob:c:1")),)))
+    reply = Reply("x", ((Button("Åbn", url=url), Button("Ja", "ob:c:1")),))
+    [row] = messages_of(1001, 1001, [reply])
+    markup = _markup(outgoing(row))
     assert markup is not None
     [[link, press]] = markup.inline_keyboard
     assert (link.url, link.callback_data) == (url, None)

@@ -1,4 +1,6 @@
-"""Offline handler tests: real PTB Application, Updates fed to `process_update`.
+"""Offline adapter tests: the real runtime (inbox, engine, outbox, sender) with a real
+PTB Bot, updates stored and handled as polling would, replies sent before each step
+returns.
 
 The only fake is at the edge of the network: a request object that answers the
 Bot API methods the bot uses from memory and fails any other call, so nothing
@@ -16,12 +18,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from telegram import Update
-from telegram.ext import Application
+from telegram import Bot, Update
 from telegram.request import BaseRequest, RequestData
 
+from bot import inbox
+from bot.engine import Engine
+from bot.runtime import Runtime
 from bot.storage import Checkin, Database, User
-from bot.telegram_app import build_application, split_text
+from bot.telegram_app import build_runtime, make_bot, split_text
 from tests.engine_helpers import Clock, make_engine
 
 BOT_ID = 999
@@ -124,23 +128,36 @@ def request_fake() -> RecordingRequest:
     return RecordingRequest()
 
 
+class App:
+    """The runtime as `serve()` wires it, minus polling: updates are handed in directly."""
+
+    def __init__(self, engine: Engine, bot: Bot, runtime: Runtime) -> None:
+        self.engine, self.bot, self.runtime = engine, bot, runtime
+
+    async def process_update(self, update: Update) -> None:
+        """Store the update as polling does, then wait until it is handled and sent."""
+        new = inbox.store(self.engine.db, [update.to_dict()])
+        self.runtime.feed([(s, update) for s in new])
+        assert await self.runtime.idle(30.0)
+
+
 @pytest.fixture
 async def app(
     database: Database, tmp_path: Path, request_fake: RecordingRequest
-) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+) -> AsyncIterator[App]:
     engine = make_engine(database, tmp_path / "cache", Clock(), telegram_bot_token="123:ABC")
-    application = build_application(engine.settings, engine, request=request_fake)
-    await application.initialize()
-    yield application
-    await application.shutdown()
+    bot = make_bot(engine.settings, request=request_fake)
+    async with bot:
+        runtime = build_runtime(engine, bot)
+        runtime.start()
+        yield App(engine, bot, runtime)
+        await runtime.stop(grace=1.0)
 
 
 _update_ids = itertools.count(1)
 
 
-def _text_update(
-    app: Application, text: str, chat_type: str = "private", user_id: int = USER_ID
-) -> Update:  # type: ignore[type-arg]
+def _text_update(app: App, text: str, chat_type: str = "private", user_id: int = USER_ID) -> Update:
     chat_id = user_id if chat_type == "private" else -100
     entities = []
     if text.startswith("/"):
@@ -163,7 +180,7 @@ def _text_update(
     return Update.de_json(data, app.bot)
 
 
-def _callback_update(app: Application, data: str, user_id: int = USER_ID) -> Update:  # type: ignore[type-arg]
+def _callback_update(app: App, data: str, user_id: int = USER_ID) -> Update:
     payload = {
         "update_id": next(_update_ids),
         "callback_query": {
@@ -183,7 +200,7 @@ def _callback_update(app: Application, data: str, user_id: int = USER_ID) -> Upd
     return Update.de_json(payload, app.bot)
 
 
-def _media_update(app: Application, kind: str) -> Update:  # type: ignore[type-arg]
+def _media_update(app: App, kind: str) -> Update:
     media: dict[str, Any] = {
         "sticker": {
             "sticker": {
@@ -214,9 +231,9 @@ def _media_update(app: Application, kind: str) -> Update:  # type: ignore[type-a
 
 
 async def test_onboarding_and_checkin_through_handlers(
-    app: Application,
+    app: App,
     request_fake: RecordingRequest,
-    database: Database,  # type: ignore[type-arg]
+    database: Database,
 ) -> None:
     await app.process_update(_text_update(app, "/start"))
     assert request_fake.last_buttons() == ["ob:c:1", "ob:c:0"]
@@ -236,9 +253,7 @@ async def test_onboarding_and_checkin_through_handlers(
     assert (row.status, row.pain, row.zone) == ("done", 3, "yellow")
 
 
-async def test_question_is_answered_with_source(
-    app: Application, request_fake: RecordingRequest
-) -> None:  # type: ignore[type-arg]
+async def test_question_is_answered_with_source(app: App, request_fake: RecordingRequest) -> None:
     await app.process_update(
         _text_update(app, "skal man strække baglåret når man har ondt under ballen")
     )
@@ -248,30 +263,26 @@ async def test_question_is_answered_with_source(
 
 @pytest.mark.parametrize("kind", ["sticker", "voice", "location", "photo"])
 async def test_media_gets_a_friendly_danish_reply(
-    app: Application,
+    app: App,
     request_fake: RecordingRequest,
-    kind: str,  # type: ignore[type-arg]
+    kind: str,
 ) -> None:
     await app.process_update(_media_update(app, kind))
-    engine = app.bot_data["engine"]
+    engine = app.engine
     assert request_fake.texts() == [engine.kb.text(f"unsupported_{kind}")]
 
 
-async def test_edited_message_gets_a_reply(
-    app: Application, request_fake: RecordingRequest
-) -> None:  # type: ignore[type-arg]
+async def test_edited_message_gets_a_reply(app: App, request_fake: RecordingRequest) -> None:
     update = _text_update(app, "hej")
     data = update.to_dict()
     data["edited_message"] = data.pop("message")
     data["edited_message"]["edit_date"] = int(_time.time())
     await app.process_update(Update.de_json(data, app.bot))
-    engine = app.bot_data["engine"]
+    engine = app.engine
     assert request_fake.texts() == [engine.kb.text("unsupported_edited")]
 
 
-async def test_groups_only_commands_and_mentions(
-    app: Application, request_fake: RecordingRequest
-) -> None:  # type: ignore[type-arg]
+async def test_groups_only_commands_and_mentions(app: App, request_fake: RecordingRequest) -> None:
     await app.process_update(
         _text_update(app, "kan man løbe med hasetendinopati", chat_type="group")
     )
@@ -287,9 +298,9 @@ async def test_groups_only_commands_and_mentions(
 
 
 async def test_blocked_user_is_marked_inactive(
-    app: Application,
+    app: App,
     request_fake: RecordingRequest,
-    database: Database,  # type: ignore[type-arg]
+    database: Database,
 ) -> None:
     await app.process_update(_text_update(app, "/start"))
     request_fake.forbidden_chats.add(USER_ID)
@@ -299,7 +310,7 @@ async def test_blocked_user_is_marked_inactive(
     assert user is not None and not user.active
 
 
-async def test_history_is_sent_as_photo(app: Application, request_fake: RecordingRequest) -> None:  # type: ignore[type-arg]
+async def test_history_is_sent_as_photo(app: App, request_fake: RecordingRequest) -> None:
     for text in ("/start",):
         await app.process_update(_text_update(app, text))
     for data in ("ob:c:1", "ob:g:distal", "ob:p:2"):
@@ -308,9 +319,7 @@ async def test_history_is_sent_as_photo(app: Application, request_fake: Recordin
     assert len(request_fake.sent("sendPhoto")) == 1
 
 
-async def test_export_is_sent_as_documents(
-    app: Application, request_fake: RecordingRequest
-) -> None:  # type: ignore[type-arg]
+async def test_export_is_sent_as_documents(app: App, request_fake: RecordingRequest) -> None:
     await app.process_update(_text_update(app, "/start"))
     await app.process_update(_callback_update(app, "ob:c:1"))
     await app.process_update(_text_update(app, "/mine_data"))
@@ -355,13 +364,9 @@ async def test_a_refused_sighup_reload_is_told_to_every_admin_and_logged(
         knowledge_dir=kdir,
         intents_dir=idir,
     )
-    application = build_application(engine.settings, engine, request=request_fake)
-    await application.initialize()
-    try:
+    async with make_bot(engine.settings, request=request_fake) as bot:
         before = engine.kb
-        await _on_sighup(application)
-    finally:
-        await application.shutdown()
+        await _on_sighup(engine, bot)
     assert engine.kb is before
     told = {int(p["chat_id"]): str(p["text"]) for p in request_fake.sent()}
     assert set(told) == {7, 8}

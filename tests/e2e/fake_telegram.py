@@ -362,7 +362,16 @@ class _Handler(BaseHTTPRequestHandler):
             length = 0
         body = self.rfile.read(length) if length else b""
         content_type = self.headers.get("Content-Type", "")
+        fault = self.server.fake.net_fault(url.path)
+        if fault is not None and fault[0] == "drop":
+            time.sleep(fault[1])
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         status, payload = self.server.fake.dispatch(url.path, url.query, content_type, body)
+        if fault is not None:  # "slow": done, but the answer comes late
+            time.sleep(fault[1])
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -382,7 +391,9 @@ class FakeTelegram:
       HTTP 429 with ``retry_after`` = ``rate_limit_retry_after``; ``rate_limited_count``
       counts the 429s sent.
     * ``blocked_users``: chat ids for which sends answer 403 ``bot was blocked by the user``.
-    * :meth:`fail_next`: the next N calls of a method answer with a 5xx error.
+    * :meth:`fail_next`: the next N calls of a method answer with a 5xx error;
+      :meth:`fail_next_429` with 429 and a retry_after; :meth:`drop_next` closes the
+      connection unanswered (after a delay), :meth:`slow_next` answers late.
     """
 
     def __init__(
@@ -413,6 +424,7 @@ class FakeTelegram:
         self.blocked_users: set[int] = set(blocked_users)
 
         self._lock = threading.Condition()
+        self._retry_after: dict[str, int] = {}
         self._closing = False
         self._update_ids = itertools.count(100_000)
         self._callback_ids = itertools.count(1)
@@ -423,6 +435,10 @@ class FakeTelegram:
         self._sent: list[Call] = []  # the successful non-read subset of _calls
         self._send_times: deque[float] = deque()
         self._failures: dict[str, list[tuple[int, str]]] = {}
+        # Network-level faults per method: ("drop", delay) closes the connection without an
+        # answer after `delay` s (the request is not carried out); ("slow", delay) carries it
+        # out and answers after `delay` s.
+        self._net_faults: dict[str, list[tuple[str, float]]] = {}
         self._chats: dict[int, JSONDict] = {}
         self._next_message_id: dict[int, int] = {}
         self._messages: dict[tuple[int, int], JSONDict] = {}
@@ -502,6 +518,41 @@ class FakeTelegram:
         }.get(status, "Internal Server Error")
         with self._lock:
             self._failures.setdefault(method, []).extend([(status, text)] * count)
+
+    def fail_next_429(self, method: str, retry_after: int = 1, count: int = 1) -> None:
+        """The next ``count`` calls of ``method`` answer 429 with ``retry_after``."""
+        with self._lock:
+            self._failures.setdefault(method, []).extend(
+                [(429, f"Too Many Requests: retry after {retry_after}")] * count
+            )
+            self._retry_after[method] = retry_after
+
+    def drop_next(self, method: str, delay: float = 0.0, count: int = 1) -> None:
+        """The next ``count`` calls of ``method`` are not carried out: after ``delay`` s the
+        connection is closed without an answer (a dropped connection; with a delay longer
+        than the client's timeout, a timeout)."""
+        with self._lock:
+            self._net_faults.setdefault(method, []).extend([("drop", delay)] * count)
+
+    def slow_next(self, method: str, delay: float, count: int = 1) -> None:
+        """The next ``count`` calls of ``method`` are carried out but answered ``delay`` s late."""
+        with self._lock:
+            self._net_faults.setdefault(method, []).extend([("slow", delay)] * count)
+
+    def clear_faults(self) -> None:
+        """Forget every injected failure that has not happened yet."""
+        with self._lock:
+            self._net_faults.clear()
+            self._failures.clear()
+
+    def net_fault(self, path: str) -> tuple[str, float] | None:
+        """The network fault (if any) for the next request to ``path`` (the handler's side)."""
+        match = re.fullmatch(r"/bot[^/]+/([A-Za-z]+)", path)
+        if not match:
+            return None
+        with self._lock:
+            faults = self._net_faults.get(match.group(1))
+            return faults.pop(0) if faults else None
 
     # ----------------------------------------------------------- what the bot sent
 
@@ -872,6 +923,9 @@ class FakeTelegram:
             failures = self._failures.get(method)
             if failures:
                 status, description = failures.pop(0)
+                if status == 429:
+                    retry = self._retry_after.get(method, 1)
+                    raise ApiError(status, description, {"retry_after": retry})
                 raise ApiError(status, description)
             if method in SENDING_METHODS:
                 self._check_rate_limit()
