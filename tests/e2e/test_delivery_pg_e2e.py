@@ -1,5 +1,7 @@
 """Two bot processes on one PostgreSQL database: the one sending reminders is killed in
-the middle of its batch, and the other sends the rest within 90 s, none of them twice."""
+the middle of its batch, and the other sends the rest within 90 s, none of them twice but
+one Telegram accepted in the instant before the kill (the documented window; seen once in
+a loaded CI run)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 USERS = list(range(5001, 5041))
 TAKEOVER_LIMIT = 90.0
+# Sends that can be accepted by Telegram and not yet recorded when a process dies: the
+# sender's messages in flight (one per chat, a few chats at a time).
+WINDOW = 4
 
 
 def _due_now(db: Database) -> None:
@@ -55,6 +60,10 @@ def test_the_other_process_sends_a_killed_senders_reminders_once(
     # rest of its batch is leased to a dead process.
     fake.drop_next("sendMessage", delay=30.0, count=10_000)
     first.kill()
+    # The last sends Telegram accepted before the kill may not have been recorded yet: the
+    # one window in which a message can go twice (bot/dispatch.py, bot/outbox.py).
+    accepted = [c.chat_id for c in fake.sent if c.method == "sendMessage"]
+    in_window = set(accepted[-WINDOW:])
     fake.clear_faults()
     killed_at = time.monotonic()
     before = reminded()
@@ -68,5 +77,7 @@ def test_the_other_process_sends_a_killed_senders_reminders_once(
     for call in fake.sent:
         if call.method == "sendMessage" and isinstance(call.chat_id, int):
             per_chat[call.chat_id] = per_chat.get(call.chat_id, 0) + 1
-    assert per_chat == {u: 1 for u in USERS}  # every reminder once, none twice
+    assert set(per_chat) == set(USERS)  # every reminder arrived
+    twice = {u for u, n in per_chat.items() if n > 1}
+    assert max(per_chat.values()) <= 2 and twice <= in_window, (twice, in_window)
     db.dispose()
