@@ -18,7 +18,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bot.engine import Engine
 from bot.storage import Base, Database
+from tests.engine_helpers import Chat, Clock, make_engine
 
 # ---------------------------------------------------------------------------
 # Databases
@@ -155,3 +157,20 @@ def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("warm-cache")
     shutil.copytree(load_settings().cache_dir, target, dirs_exist_ok=True)
     return target
+
+
+# The engine with the real knowledge on `database`, a controllable clock, and one user
+# talking to it: what the engine and dialogue tests share (a module overrides what it needs).
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def engine(database: Database, tmp_path: Path, clock: Clock) -> Engine:
+    return make_engine(database, tmp_path / "cache", clock)
+
+
+@pytest.fixture
+def chat(engine: Engine) -> Chat:
+    return Chat(engine)

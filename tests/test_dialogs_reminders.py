@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, time
-from pathlib import Path
 
 import pytest
 
@@ -12,17 +11,7 @@ from bot import dispatch, reminders
 from bot.engine import Engine
 from bot.replies import Reply
 from bot.storage import Database, Reminder
-from tests.engine_helpers import Chat, Clock, make_engine
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def engine(database: Database, tmp_path: Path, clock: Clock) -> Engine:
-    return make_engine(database, tmp_path / "cache", clock)
+from tests.engine_helpers import Chat, Clock
 
 
 @pytest.fixture

@@ -2,28 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from bot.engine import Engine
 from bot.storage import Checkin, Database, User
-from tests.engine_helpers import Chat, Clock, make_engine
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def engine(database: Database, tmp_path: Path, clock: Clock) -> Engine:
-    return make_engine(database, tmp_path / "cache", clock)
-
-
-@pytest.fixture
-def chat(engine: Engine) -> Chat:
-    return Chat(engine)
+from tests.engine_helpers import Chat, Clock
 
 
 def _user(db: Database) -> User:

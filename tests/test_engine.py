@@ -27,18 +27,8 @@ from tests.engine_helpers import Chat, Clock, make_engine
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def engine(database: Database, tmp_path: Path, clock: Clock) -> Engine:
     return make_engine(database, tmp_path / "cache", clock, admin_ids="42")
-
-
-@pytest.fixture
-def chat(engine: Engine) -> Chat:
-    return Chat(engine)
 
 
 def _user(db: Database, user_id: int = 1001) -> User | None:

@@ -26,21 +26,6 @@ GROUP = -100500
 BOT = "fake_runner_bot"
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def engine(database: Database, tmp_path: Path, clock: Clock) -> Engine:
-    return make_engine(database, tmp_path / "cache", clock)
-
-
-@pytest.fixture
-def chat(engine: Engine) -> Chat:
-    return Chat(engine)
-
-
 def _rows(database: Database) -> list[tuple[object, ...]]:
     """Every check-in, reminder and the user's profile: what a stale press must not change."""
     with database.session() as s:
