@@ -30,7 +30,6 @@ import itertools
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -84,18 +83,7 @@ app.run_polling(allowed_updates=Update.ALL_TYPES)
 class EchoProcess(BotProcess):
     """PTB's echo bot as a subprocess, driven like the real bot."""
 
-    def start(self) -> EchoProcess:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", ECHO_BOT],
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.starts += 1
-        return self
+    argv = (sys.executable, "-c", ECHO_BOT)
 
 
 def cpu_seconds(pid: int) -> float:

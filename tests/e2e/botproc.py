@@ -82,6 +82,9 @@ class BotProcess:
     growing, so the whole history of restarts stays readable.
     """
 
+    # What runs; a subclass runs another program the same way (bench/delivery.py's echo bot).
+    argv: tuple[str, ...] = (sys.executable, "-m", "bot", "run")
+
     def __init__(self, fake: FakeTelegram, env: Mapping[str, str], log_path: Path) -> None:
         self.fake = fake
         self.env = dict(env)
@@ -94,7 +97,7 @@ class BotProcess:
             raise RuntimeError("the bot process is already running")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"],
+                list(self.argv),
                 cwd=REPO_ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
