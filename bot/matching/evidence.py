@@ -102,7 +102,7 @@ class Evidence:
             if p.label == OOS:
                 continue
             a = proc.analyse(p.text)
-            terms = frozenset(a.all_terms if intent_of(p.label) else a.terms)
+            terms = frozenset(a.all_terms if _by_every_word(p.label, a.terms) else a.terms)
             if terms:
                 docs[p.label].append(terms)
                 strings[p.label].append(a.normalized)
@@ -186,9 +186,10 @@ class Evidence:
         """(cover, best phrasing overlap, answer-text cover, fuzzy likeness) of one class.
 
         Intents are small talk made of small words ("hvad kan du?"), so they are compared on
-        every word; answers on the content words."""
+        every word; answers on the content words, unless the message has none ("hvorfor har
+        jeg fået det?" from a user whose guide says what "det" is)."""
         terms, total, w = m.terms, m.total, m.weight
-        if intent_of(label) is not None:
+        if _by_every_word(label, m.terms):
             terms = m.every
             w = {t: self.idf.get(t, self.idf_unseen) for t in terms}
             total = sum(w.values())
@@ -214,6 +215,11 @@ class Evidence:
         if best_i >= 0:
             like = fuzz.token_sort_ratio(m.analysis.normalized, self.strings[label][best_i]) / 100
         return (cover, best, text_cover, like)
+
+
+def _by_every_word(label: str, content: frozenset[str] | Sequence[str]) -> bool:
+    """Small talk, and a question made of small words only, is compared on every word."""
+    return intent_of(label) is not None or not content
 
 
 def _written(kb: Knowledge) -> list[str]:

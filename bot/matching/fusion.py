@@ -1,6 +1,11 @@
 """The one calibrated decision: a logistic regression over the candidate features
-(candidates.FEATURES) gives the probability that a candidate is the right reply, and two
-thresholds on it choose answer, clarify or fallback.
+(candidates.FEATURES) and their pairwise products gives the probability that a candidate is the
+right reply, and two thresholds on it choose answer, clarify or fallback.
+
+The products let one measurement change what another is worth (a ranker score counts for more
+when the candidate is in the user's guide, fuzzy likeness for more in a short message): on
+nested cross-validation over the knowledge's examples they add about two points to every kind
+of message over the features alone, where a boosted tree model adds less.
 
 Weights and thresholds are fitted on cross-validated predictions of the knowledge's own
 examples and of the out-of-scope examples (cv.py), never by hand and never to an eval file.
@@ -10,6 +15,7 @@ much as a right one gains and an honest fallback costs nothing (VALUE below).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,19 +47,31 @@ class Rows:
     out_of_scope: bool
 
 
+def expand(z: np.ndarray) -> np.ndarray:
+    """Standardised features and every product of two of them (squares included)."""
+    i, j = np.triu_indices(z.shape[1])
+    return np.hstack([z, z[:, i] * z[:, j]])
+
+
 @dataclass(frozen=True)
 class Fusion:
-    mean: np.ndarray
+    mean: np.ndarray  # of the features
     scale: np.ndarray
+    mean2: np.ndarray  # of the expanded standardised features
+    scale2: np.ndarray
     coef: np.ndarray
     intercept: float
     answer_at: float
     clarify_at: float
 
+    def _expanded(self, features: np.ndarray) -> np.ndarray:
+        out: np.ndarray = (expand((features - self.mean) / self.scale) - self.mean2) / self.scale2
+        return out
+
     def probability(self, features: np.ndarray) -> np.ndarray:
         if features.size == 0:
             return np.zeros(0)
-        z = ((features - self.mean) / self.scale) @ self.coef + self.intercept
+        z = self._expanded(features) @ self.coef + self.intercept
         out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
         return out
 
@@ -82,21 +100,25 @@ class Fusion:
                 if len(m.features)
             ]
         )
-        mean = x.mean(axis=0)
-        scale = x.std(axis=0)
-        scale[scale == 0] = 1.0
-        model = LogisticRegression(max_iter=1000)  # scikit-learn's default C=1
-        model.fit((x - mean) / scale, y, sample_weight=w)
-        fusion = cls(mean, scale, model.coef_[0], float(model.intercept_[0]), 0.5, 1.0)
+        mean, scale = _standard(x)
+        x2 = expand((x - mean) / scale)
+        mean2, scale2 = _standard(x2)
+        model = LogisticRegression(max_iter=2000)  # scikit-learn's default C=1
+        model.fit((x2 - mean2) / scale2, y, sample_weight=w)
+        coef, intercept = model.coef_[0], float(model.intercept_[0])
+        fusion = cls(mean, scale, mean2, scale2, coef, intercept, 0.5, 1.0)
         answer_at, clarify_at = _thresholds(fusion, messages, weights)
-        return cls(fusion.mean, fusion.scale, fusion.coef, fusion.intercept, answer_at, clarify_at)
+        return dataclasses.replace(fusion, answer_at=answer_at, clarify_at=clarify_at)
 
     def to_json(self) -> str:
         return json.dumps(
             {
                 "features": FEATURES,
+                "products": True,
                 "mean": self.mean.tolist(),
                 "scale": self.scale.tolist(),
+                "mean2": self.mean2.tolist(),
+                "scale2": self.scale2.tolist(),
                 "coef": self.coef.tolist(),
                 "intercept": self.intercept,
                 "answer_at": self.answer_at,
@@ -107,16 +129,25 @@ class Fusion:
     @classmethod
     def from_json(cls, raw: str) -> Fusion:
         d = json.loads(raw)
-        if tuple(d["features"]) != FEATURES:
+        if tuple(d["features"]) != FEATURES or not d.get("products"):
             raise ValueError("fusion was fitted on other features")
         return cls(
             np.array(d["mean"]),
             np.array(d["scale"]),
+            np.array(d["mean2"]),
+            np.array(d["scale2"]),
             np.array(d["coef"]),
             float(d["intercept"]),
             float(d["answer_at"]),
             float(d["clarify_at"]),
         )
+
+
+def _standard(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
 
 
 def _message_weights(messages: Sequence[Rows]) -> list[float]:
