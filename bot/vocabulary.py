@@ -26,6 +26,7 @@ LISTS: dict[str, str] = {
     "keep_words": "spaCy stop words that carry meaning in this domain",
     "fillers": "words that frame a question without saying what it is about",
     "english_stop_words": "English small words",
+    "phase_words": "words before a phase's number that name a phase of a guide's plan",
     # the dialogue (bot/dialogs/): answers to the bot's own prompts
     "yes_words": "answers that mean yes at a yes/no prompt",
     "no_words": "answers that mean no at a yes/no prompt",
@@ -68,6 +69,7 @@ MAPPINGS: dict[str, str] = {
     "number_words": "Danish number words (pain scores, clock times, durations, phases)",
     "ordinals": "ordinals that name a phase or a step",
     "english_numbers": "English number words and ordinals that name a phase",
+    "roman_numerals": "Roman numerals that name a phase after a phase word",
     "unit_days": "time units and their length in days (pauses; how long a red flag has lasted)",
 }
 # Files in knowledge/lang/ that are not word lists.

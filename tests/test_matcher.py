@@ -313,9 +313,9 @@ def test_off_topic_body_parts_count_against_a_match_in_long_messages_too() -> No
 
 
 def test_a_question_of_small_words_only_is_answered_from_the_users_guide() -> None:
-    """A question like "hvorfor har jeg fået det?" has no content word, so the guide says what "det" is. Every such
-    example of the knowledge reaches its entry for a user of that entry's guide, or a question
-    back that offers it ("hvad skal jeg gøre" could be several sections)."""
+    """A question like "hvorfor har jeg fået det?" has no content word, so the guide says what
+    "det" is. Every such example of the knowledge reaches its entry for a user of that entry's
+    guide, or a question back that offers it ("hvad skal jeg gøre" could be several sections)."""
     small = [
         (eid, text)
         for eid, e in KB.entries.items()
@@ -330,3 +330,35 @@ def test_a_question_of_small_words_only_is_answered_from_the_users_guide() -> No
         if d.entry_id != eid and not offered:
             wrong.append((eid, text, d.kind, d.entry_id))
     assert wrong == []
+
+
+PHASE_FORMS = ("fase {n}", "fase nummer {word}", "{ordinal} fase", "hvad laver jeg i fase {n}")
+PHASE_WORDS = {1: ("et", "første"), 2: ("to", "2."), 3: ("tre", "tredje"), 4: ("fire", "fjerde")}
+
+
+@pytest.mark.parametrize("guide", ["proximal", "distal"])
+@pytest.mark.parametrize("phase", [1, 2, 3, 4])
+def test_a_phase_named_by_number_gets_that_phase(guide: str, phase: int) -> None:
+    word, ordinal = PHASE_WORDS[phase]
+    got = {}
+    for form in PHASE_FORMS:
+        text = form.format(n=phase, word=word, ordinal=ordinal)
+        d = MATCHER.decide(text, guide)
+        got[text] = KB.entries[d.entry_id].phase if d.entry_id else d.kind
+    assert got == dict.fromkeys(got, phase)
+
+
+@pytest.mark.parametrize(
+    ("text", "phases"),
+    [
+        ("øvelser i fase 2", {2}),
+        ("fase nummer et", {1}),
+        ("fase III", {3}),
+        ("første fase", {1}),
+        ("phase two", {2}),
+        ("jeg har været i fase 2 i 3 uger", {2}),
+        ("jeg har løbet 3 uger", set()),
+    ],
+)
+def test_the_phases_a_message_names(text: str, phases: set[int]) -> None:
+    assert set(MATCHER.evidence.message(MATCHER.proc.analyse(text)).phases) == phases

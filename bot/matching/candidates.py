@@ -40,6 +40,7 @@ FEATURES = (
     "named_guide",
     "restricted",
     "first",
+    "phase",
 )
 
 
@@ -154,6 +155,16 @@ def options(
             float(bool(cand_guides & (m.named or m.hinted))),
             restricted,
             float(pos == 0),
+            _phase(kb, entries, m.phases),
         )
         out.append(Option(label, entries, intent, np.array(row, dtype=np.float64)))
     return out
+
+
+def _phase(kb: Knowledge, entries: Sequence[str], named: frozenset[int]) -> float:
+    """+1 when the message names the candidate's phase ("øvelser i fase 2"), -1 when it names
+    another one, 0 when it names none or the candidate is no phase."""
+    phases = {p for e in entries if (p := kb.entries[e].phase) is not None}
+    if not named or not phases:
+        return 0.0
+    return 1.0 if phases & named else -1.0

@@ -18,7 +18,7 @@ from rapidfuzz import fuzz
 
 from bot.knowledge import Knowledge
 from bot.matching.dataset import OOS, Phrasing, intent_of
-from bot.textproc import Analysis, TextProcessor, find_phrase
+from bot.textproc import Analysis, TextProcessor, Token, find_phrase
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Message:
     every: frozenset[str]  # every word's term, small words too (what intents are made of)
     named: frozenset[str]  # guides the message names by their context words
     hinted: frozenset[str]  # guides only its weak context words point to
+    phases: frozenset[int] = frozenset()  # phases it names by number ("fase 2", "første fase")
 
 
 class Evidence:
@@ -60,6 +61,10 @@ class Evidence:
             }
             self.written_by_guides = {t for text in _written(kb) for t in proc.analyse(text).terms}
         self.context = {g.id: self._phrases(g.context_words) for g in kb.guides.values()}
+        self.phase_words = frozenset(
+            terms[0] for w in kb.vocab.words("phase_words") if (terms := proc.terms_of(w))
+        )
+        self.roman = kb.vocab.mapping("roman_numerals")
         self.weak_context = {g.id: self._phrases(g.weak_context_words) for g in kb.guides.values()}
         # Context words that name the guide itself ("distal" in "Distal hasetendinopati").
         self.name_context: dict[str, list[tuple[str, ...]]] = {}
@@ -161,7 +166,30 @@ class Evidence:
             every=frozenset(a.all_terms),
             named=frozenset(self.named_guides(a)),
             hinted=frozenset(self._find(a, self.weak_context)),
+            phases=frozenset(self._phases(a)),
         )
+
+    def _phases(self, a: Analysis) -> set[int]:
+        """Phase numbers after a phase word ("fase 2", "fase nummer et", "fase III") or as an
+        ordinal before it ("første fase")."""
+        toks = a.tokens
+        found: set[int] = set()
+        for i, t in enumerate(toks):
+            if t.term not in self.phase_words:
+                continue
+            after = (self._number(n) for n in toks[i + 1 : i + 3])
+            if (n := next((x for x in after if x is not None), None)) is not None:
+                found.add(n)
+            elif i and toks[i - 1].number is None and toks[i - 1].term.isdigit():
+                found.add(int(toks[i - 1].term))  # an ordinal, read as its digit
+        return found
+
+    def _number(self, t: Token) -> int | None:
+        if t.number is not None:
+            return int(t.number)
+        if t.term.isdigit():
+            return int(t.term)
+        return self.roman.get(t.text.lower())
 
     def named_guides(self, a: Analysis) -> set[str]:
         """Guides the message points to by context words; when several, the ones named by
