@@ -44,6 +44,10 @@ LISTS: dict[str, str] = {
     "pause_fillers": "words around a pause length that say nothing about it",
     "couple_words": "the word for 'a couple' (two days)",
     "unit_alone": "units that mean one of themselves when they stand alone",
+    "duration_more": "words before a count that make a duration a little longer (red flags)",
+    "duration_and": "the word between a unit and its half ('a year and a half')",
+    "since_words": "words that start a span from a date to today (red flags)",
+    "since_fillers": "small words between 'since' and the date it names",
     # typed check-in answers (bot/checkin.py)
     "morning_better": "typed morning answers: better than usual",
     "morning_same": "typed morning answers: as usual",
@@ -69,6 +73,13 @@ MAPPINGS: dict[str, str] = {
     "ordinals": "ordinals that name a phase or a step",
     "english_numbers": "English number words and ordinals that name a phase",
     "unit_days": "time units and their length in days (pauses; how long a red flag has lasted)",
+    "duration_counts": "words that count units without being number words ('a couple')",
+    "duration_halves": "halves, counted in halves ('half' 1, 'one and a half' 3)",
+    "vague_spans": "words that are a vague span on their own, in days ('for months on end')",
+    "month_parts": "parts of a month as a day of it ('the end of' 25)",
+    "months": "month names and their number",
+    "date_points": "fixed days of the year as month*100+day (the 24th of the 12th month is 1224)",
+    "easter_days": "holidays that follow Easter, as days after Easter Sunday",
 }
 # Files in knowledge/lang/ that are not word lists.
 NOT_WORD_LISTS = frozenset({"lemmas.yaml"})
