@@ -41,6 +41,10 @@ class RedFlags:
         self.clock = clock
         self.negators = proc.negators
         self.subclause_starts = kb.vocab.words("subclause_starts")
+        self.bridges = kb.vocab.folded("negation_bridges")
+        self.hypothetical = tuple(
+            tuple(fold(w) for w in p.split()) for p in kb.vocab.words("hypothetical_starts")
+        )
         self.durations = Durations(kb, proc)
         self.flags = [self._compile(rf) for rf in kb.red_flags]
 
@@ -87,14 +91,25 @@ class RedFlags:
         return True
 
     def _affirmed(self, toks: Sequence[Token], seq: tuple[str, ...]) -> bool:
-        """The phrase occurs and is not negated nearby in its clause ("det vækker mig ikke")."""
+        """The phrase occurs, not in a hypothetical clause ("hvad hvis det bliver hævet"), and
+        is not negated nearby in its clause ("det vækker mig ikke")."""
+        hits = [i for i in find_phrase(toks, seq) if not self._hypothetical(toks, i)]
         if any(t in self.negators for t in seq):
-            return bool(find_phrase(toks, seq))
-        return any(not self._negated(toks, i, len(seq)) for i in find_phrase(toks, seq))
+            return bool(hits)
+        return any(not self._negated(toks, i, len(seq)) for i in hits)
+
+    def _hypothetical(self, toks: Sequence[Token], i: int) -> bool:
+        """A "hvad hvis" earlier in the phrase's clause."""
+        clause = toks[i].clause
+        words = [fold(t.text) for t in toks[:i] if t.clause == clause]
+        return any(
+            tuple(words[k : k + len(h)]) == h for h in self.hypothetical for k in range(len(words))
+        )
 
     def _negated(self, toks: Sequence[Token], i: int, n: int) -> bool:
-        """A negator up to NEAR words before ("ingen hævelse"), or after across only small
-        words ("det vækker mig ikke", but not "knæet aftager ikke"), in the same clause ("om
+        """A negator up to NEAR words before ("ingen hævelse"), or right after, across only
+        pronouns and small adverbs ("det vækker mig ikke", "den låser sig ikke"; not "knæet
+        vil ikke gå ned", not "tabt mig og har ingen appetit"), in the same clause ("om
         natten at jeg ikke kan sove": that "ikke" belongs to the next clause)."""
         clause = toks[i].clause
         for t in toks[max(0, i - NEAR) : i]:
@@ -105,7 +120,7 @@ class RedFlags:
                 break
             if t.term in self.negators:
                 return True
-            if not t.stop:
+            if fold(t.text) not in self.bridges:
                 break
         return False
 
