@@ -242,3 +242,50 @@ def test_decisions_are_cached_per_day() -> None:
 )
 def test_easter_sunday(year: int, easter: date) -> None:
     assert _easter(year) == easter
+
+
+def test_the_hip_guides_warning_sign_is_covered() -> None:
+    text = KB.guide_texts["hip"]
+    hip_flags = [rf for rf in KB.red_flags if "hip" in rf.guides]
+    assert hip_flags and all(rf.guide_text in text for rf in hip_flags)
+    assert "laasning_hofte" in MATCHER.red_flags("hoften går i lås og det skærer i lysken")
+
+
+@pytest.mark.parametrize(
+    ("text", "flag_id"),
+    [
+        ("hvad hvis knæet begynder at låse", "laasning"),
+        ("hvad hvis det pludselig hæver op og bliver blåt", "akut_skade"),
+        ("what if my hip locks while running", "laasning_hofte"),
+        ("hvad gør jeg hvis jeg får nummenhed i foden", "nerve_ben"),
+    ],
+)
+def test_a_hypothetical_question_is_no_sign(text: str, flag_id: str) -> None:
+    assert flag_id not in MATCHER.red_flags(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "flag_id"),
+    [
+        # The question comes after the sign, in its own clause: the sign still counts.
+        ("knæet låser sig fast, hvad hvis det er menisken", "laasning"),
+        # The negator negates what follows it, not the body part before the verb.
+        ("hævelsen i knæet vil ikke gå ned", "haevelse_knae"),
+        # "ingen" belongs to "appetit", not back across "og" to "tabt mig".
+        ("har tabt mig og har ingen appetit og ondt i hoften", "vaegttab"),
+    ],
+)
+def test_a_negator_or_question_elsewhere_does_not_hide_the_sign(text: str, flag_id: str) -> None:
+    assert flag_id in MATCHER.red_flags(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "knæet låser sig ikke",
+        "det vækker mig ikke længere",
+        "foden sover ikke",
+    ],
+)
+def test_a_negator_right_after_still_negates(text: str) -> None:
+    assert MATCHER.red_flags(text) == ()
