@@ -31,7 +31,8 @@ def test_examples_fire(flag_id: str, text: str) -> None:
 
 @pytest.mark.parametrize(("flag_id", "text"), FLAG_NOT_EXAMPLES)
 def test_not_examples_do_not_fire(flag_id: str, text: str) -> None:
-    assert flag_id not in MATCHER.red_flags(text)
+    # No flag at all: a near miss of one sign is no other sign either (eval counts any).
+    assert MATCHER.red_flags(text) == (), flag_id
 
 
 def test_all_warning_signs_of_both_hamstring_guides_are_covered() -> None:
