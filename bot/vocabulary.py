@@ -49,7 +49,7 @@ LISTS: dict[str, str] = {
     "duration_more": "words before a count that make a duration a little longer (red flags)",
     "duration_and": "the word between a unit and its half ('a year and a half')",
     "since_words": "words that start a span from a date to today (red flags)",
-    "since_fillers": "small words between 'since' and the date it names",
+    "count_fillers": "small words between a count and its unit ('a couple of months')",
     # typed check-in answers (bot/checkin.py)
     "morning_better": "typed morning answers: better than usual",
     "morning_same": "typed morning answers: as usual",

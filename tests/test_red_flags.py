@@ -292,3 +292,20 @@ def test_a_negator_or_question_elsewhere_does_not_hide_the_sign(text: str, flag_
 )
 def test_a_negator_right_after_still_negates(text: str) -> None:
     assert MATCHER.red_flags(text) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("har lavet øvelserne siden jeg startede i september", 92),
+        ("since I started rehab in March", 276),
+    ],
+)
+def test_a_date_a_few_words_after_since(text: str, days: float) -> None:
+    durations = Durations(KB, MATCHER.proc)
+    assert max(durations.days(MATCHER.proc.analyse(text).tokens, DEC_2)) == days
+
+
+def test_a_date_in_the_next_clause_is_not_the_span() -> None:
+    text = "har ondt i siden, i februar skal jeg løbe maraton"
+    assert Durations(KB, MATCHER.proc).days(MATCHER.proc.analyse(text).tokens, DEC_2) == []

@@ -18,7 +18,7 @@ from bot.textproc import Analysis, TextProcessor, Token, find_phrase
 NEAR = 3  # words either side of a phrase a negator reaches ("ingen hævelse", "vækker mig ikke")
 VAGUE_COUNT = 2  # "i måneder": a plural unit with no count before it counts this many times
 MORE = 0.5  # "over en måned": a little more than the count, half a unit
-SINCE_REACH = 4  # words after "siden" its date may come ("siden starten af februar")
+SINCE_REACH = 6  # words after "siden" its date may come ("siden jeg startede i februar")
 MONTH_DAY_MAX = 31
 FIRST_YEAR = 1900  # "siden 2024": a number this large after "siden" is a year
 
@@ -156,7 +156,7 @@ class Durations:
         self.more = tuple(tuple(fold(w) for w in p.split()) for p in v.words("duration_more"))
         self.ands = v.folded("duration_and")
         self.since = v.folded("since_words")
-        self.since_fillers = v.folded("since_fillers")
+        self.count_fillers = v.folded("count_fillers")
         self.parts = self._index(proc, v.mapping("month_parts"))
         self.months = self._index(proc, v.mapping("months"))
         self.points = self._index(proc, v.mapping("date_points"))
@@ -210,7 +210,7 @@ class Durations:
 
     def _count_before(self, toks: Sequence[Token], i: int) -> float | None:
         j = i - 1
-        while j >= 0 and fold(toks[j].text) in self.since_fillers and j > i - 3:
+        while j >= 0 and fold(toks[j].text) in self.count_fillers and j > i - 3:
             j -= 1  # "a couple of months"
         if j < 0:
             return None
@@ -243,11 +243,14 @@ class Durations:
         return any(len(p) <= len(words) and tuple(words[-len(p) :]) == p for p in self.more)
 
     def _since(self, toks: Sequence[Token], i: int, today: date) -> date | None:
-        """The date "siden ..." names, at most today ("siden februar": the 1st of the last
-        February; "siden jul": the last Christmas Eve; "siden slutningen af maj": the 25th)."""
+        """The date "siden ..." names within a few words of its clause, at most today ("siden
+        februar": the 1st of the last February; "siden jul": the last Christmas Eve; "siden
+        slutningen af maj": the 25th; "siden jeg startede i marts")."""
         day: int | None = None
         for k in range(i + 1, min(len(toks), i + 1 + SINCE_REACH)):
             tok = toks[k]
+            if tok.clause != toks[i].clause:
+                return None
             if (part := self._get(self.parts, tok)) is not None:
                 day = part
             elif (month := self._get(self.months, tok)) is not None:
@@ -264,8 +267,6 @@ class Durations:
                 return date(int(n), 1, 1)
             elif n is not None and 1 <= n <= MONTH_DAY_MAX:
                 day = int(n)
-            elif _keys(tok)[0] not in self.since_fillers:
-                return None
         return None
 
     @staticmethod
