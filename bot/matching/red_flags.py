@@ -24,12 +24,33 @@ FIRST_YEAR = 1900  # "siden 2024": a number this large after "siden" is a year
 
 
 @dataclass(frozen=True)
+class _Group:
+    """One all_of group's phrases, indexed by their first term (groups hold hundreds)."""
+
+    by_first: dict[str, tuple[tuple[str, ...], ...]]
+
+    @classmethod
+    def of(cls, phrases: Sequence[tuple[str, ...]]) -> _Group:
+        index: dict[str, list[tuple[str, ...]]] = {}
+        for seq in phrases:
+            index.setdefault(seq[0], []).append(seq)
+        return cls({first: tuple(seqs) for first, seqs in index.items()})
+
+    def present(self, vocab: frozenset[str]) -> list[tuple[str, ...]]:
+        """The phrases whose every term occurs somewhere in the message."""
+        return [
+            seq
+            for first in vocab & self.by_first.keys()
+            for seq in self.by_first[first]
+            if all(t in vocab for t in seq[1:])
+        ]
+
+
+@dataclass(frozen=True)
 class _Flag:
     flag: RedFlag
-    groups: tuple[tuple[tuple[str, ...], ...], ...]
+    groups: tuple[_Group, ...]
     none_of: tuple[tuple[str, ...], ...]
-    # Per group, every term its phrases use: a message with none of one group's is no match.
-    needs: tuple[frozenset[str], ...]
 
 
 class RedFlags:
@@ -52,10 +73,9 @@ class RedFlags:
         return tuple(t.term for t in self.proc.analyse(text).tokens)
 
     def _compile(self, rf: RedFlag) -> _Flag:
-        groups = tuple(tuple(s for t in g if (s := self._phrase(t))) for g in rf.all_of)
+        groups = tuple(_Group.of([s for t in g if (s := self._phrase(t))]) for g in rf.all_of)
         none_of = tuple(s for t in rf.none_of if (s := self._phrase(t)))
-        needs = tuple(frozenset(t for seq in g for t in seq) for g in groups)
-        return _Flag(rf, groups, none_of, needs)
+        return _Flag(rf, groups, none_of)
 
     def find(self, a: Analysis, today: date | None = None) -> tuple[str, ...]:
         """The ids of the flags the message shows; `today` dates "siden februar" (default:
@@ -76,19 +96,16 @@ class RedFlags:
     def _fires(self, f: _Flag, a: Analysis) -> bool:
         """Every group is there, affirmed, and no exclusion (the duration is checked apart)."""
         toks, vocab = a.tokens, a.vocabulary
-        if any(need.isdisjoint(vocab) for need in f.needs):
-            return False
         # Quick reject: every group needs a phrase whose words all occur somewhere.
+        present = []
         for group in f.groups:
-            if not any(all(t in vocab for t in seq) for seq in group):
+            if not (found := group.present(vocab)):
                 return False
+            present.append(found)
         for seq in f.none_of:
             if seq[0] in vocab and find_phrase(toks, seq):
                 return False
-        for group in f.groups:
-            if not any(all(t in vocab for t in seq) and self._affirmed(toks, seq) for seq in group):
-                return False
-        return True
+        return all(any(self._affirmed(toks, seq) for seq in found) for found in present)
 
     def _affirmed(self, toks: Sequence[Token], seq: tuple[str, ...]) -> bool:
         """The phrase occurs, not in a hypothetical clause ("hvad hvis det bliver hævet"), and
