@@ -19,6 +19,8 @@ from bot.yamldoc import Collector, walk_yaml
 LISTS: dict[str, str] = {
     "doctor_words": "a red-flag reply names a doctor with one of these (the eval contract)",
     "negators": "words that negate what follows or precedes them (red flags, matching)",
+    "negation_bridges": "small words a negator after a phrase may stand behind ('... me not')",
+    "hypothetical_starts": "phrases that open a hypothetical question (red flags)",
     "question_words": "words that start a question sentence (long messages)",
     "reporting_verbs": "verbs that report what someone else said (the speaker is background)",
     "subclause_starts": "words that open a subclause (a negator after them belongs to it)",
@@ -45,6 +47,10 @@ LISTS: dict[str, str] = {
     "pause_fillers": "words around a pause length that say nothing about it",
     "couple_words": "the word for 'a couple' (two days)",
     "unit_alone": "units that mean one of themselves when they stand alone",
+    "duration_more": "words before a count that make a duration a little longer (red flags)",
+    "duration_and": "the word between a unit and its half ('a year and a half')",
+    "since_words": "words that start a span from a date to today (red flags)",
+    "count_fillers": "small words between a count and its unit ('a couple of months')",
     # typed check-in answers (bot/checkin.py)
     "morning_better": "typed morning answers: better than usual",
     "morning_same": "typed morning answers: as usual",
@@ -71,6 +77,13 @@ MAPPINGS: dict[str, str] = {
     "english_numbers": "English number words and ordinals that name a phase",
     "roman_numerals": "Roman numerals that name a phase after a phase word",
     "unit_days": "time units and their length in days (pauses; how long a red flag has lasted)",
+    "duration_counts": "words that count units without being number words ('a couple')",
+    "duration_halves": "halves, counted in halves ('half' 1, 'one and a half' 3)",
+    "vague_spans": "words that are a vague span on their own, in days ('for months on end')",
+    "month_parts": "parts of a month as a day of it ('the end of' 25)",
+    "months": "month names and their number",
+    "date_points": "fixed days of the year as month*100+day (the 24th of the 12th month is 1224)",
+    "easter_days": "holidays that follow Easter, as days after Easter Sunday",
 }
 # Files in knowledge/lang/ that are not word lists.
 NOT_WORD_LISTS = frozenset({"lemmas.yaml"})

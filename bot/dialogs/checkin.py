@@ -182,7 +182,7 @@ def step(turn: Turn, answer: Answer) -> list[Reply] | None:
     if draft.step is ci.Step.NOTE:
         # The router has already advised a doctor; the stored note says it was needed.
         typed = answer.text if new.note else ""
-        row.note_red_flag = bool(typed and turn.matcher.red_flags(typed))
+        row.note_red_flag = bool(typed and turn.matcher.red_flags(typed, turn.today))
     if new.step is not ci.Step.DONE:
         turn.s.flush()
         return [result.reply] if result.reply else [ci.prompt(turn.kb, new)]

@@ -110,11 +110,11 @@ def on_text(turn: Turn, text: str) -> list[Reply]:
     if opened is None:
         return message(turn, text)
     prompt = opened[1]
-    flags = turn.matcher.red_flags(text)
+    flags = turn.matcher.red_flags(text, turn.today)
     replies = prompt.answer(turn, Answer(text))
     if replies is not None:
         return [Reply(red_flag_text(turn.kb, flags)), *replies] if flags else replies
-    decision = turn.matcher.decide(text, turn.guide)
+    decision = turn.matcher.decide(text, turn.guide, turn.today)
     if flags:
         # The doctor's advice first (with any answer), then the step is asked again,
         # however often that happens: a red flag is never a reason to drop the prompt.
@@ -152,7 +152,7 @@ def _is_a_failed_answer(turn: Turn, text: str, decision: Decision) -> bool:
 def message(turn: Turn, text: str, decision: Decision | None = None) -> list[Reply]:
     """A message that answers no prompt: an intent's action, or a question."""
     if decision is None:
-        decision = turn.matcher.decide(text, turn.guide)
+        decision = turn.matcher.decide(text, turn.guide, turn.today)
     action = _intent_action(turn, decision)
     if action is not None:
         return act(turn, action, text)

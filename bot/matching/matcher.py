@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ class Matcher:
         self.classes = {id(r): Classes(kb, r) for r in rankers.by_scope.values()}
         self.flags = RedFlags(kb, proc)
         self._held_out = held_out or []
-        self._cache: dict[tuple[str, str | None], Decision] = {}
+        self._cache: dict[tuple[str, str | None, date], Decision] = {}
 
     @classmethod
     def build(cls, kb: Knowledge, cache_dir: Path | None = None) -> Matcher:
@@ -114,22 +115,23 @@ class Matcher:
 
     # ------------------------------------------------------------------ deciding
 
-    def red_flags(self, text: str) -> tuple[str, ...]:
-        return self.flags.find(self.proc.analyse(clip(text)))
+    def red_flags(self, text: str, today: date | None = None) -> tuple[str, ...]:
+        """`today` (the user's date) dates spans such as "siden februar"; default: the clock."""
+        return self.flags.find(self.proc.analyse(clip(text)), today)
 
-    def decide(self, text: str, guide: str | None = None) -> Decision:
+    def decide(self, text: str, guide: str | None = None, today: date | None = None) -> Decision:
         """The decision for one message (cached as long as this Matcher lives)."""
-        key = (clip(text), guide)
+        key = (clip(text), guide, today or self.flags.clock())
         hit = self._cache.get(key)
         if hit is None:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            hit = self._cache[key] = self._decide(key[0], guide)
+            hit = self._cache[key] = self._decide(key[0], guide, key[2])
         return hit
 
-    def _decide(self, text: str, guide: str | None) -> Decision:
+    def _decide(self, text: str, guide: str | None, today: date) -> Decision:
         a = self.proc.analyse(text)
-        flags = self.flags.find(a)
+        flags = self.flags.find(a, today)
         m = self.evidence.message(a)
         if not m.terms and not a.all_terms:
             return decide(self.kb, self.fusion, [], flags)
@@ -139,7 +141,7 @@ class Matcher:
         decision = decide(self.kb, self.fusion, opts, flags)
         if decision.kind == "intent" and (rest := _after_first_clause(a)):
             # Small talk before a question ("tak, men hvor længe varer det?"): the question.
-            answer = self._decide(rest, guide)
+            answer = self._decide(rest, guide, today)
             if answer.kind in {"answer", "red_flag", "clarify"}:
                 return answer
         return decision

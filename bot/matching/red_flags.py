@@ -7,78 +7,126 @@ make and every phrasing that has to fire is written down as a test.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 
+from bot.fold import fold
 from bot.knowledge import Knowledge, RedFlag
 from bot.textproc import Analysis, TextProcessor, Token, find_phrase
 
 NEAR = 3  # words either side of a phrase a negator reaches ("ingen hævelse", "vækker mig ikke")
-VAGUE_COUNT = 2  # "i flere måneder": a unit with no number before it counts this many times
+VAGUE_COUNT = 2  # "i måneder": a plural unit with no count before it counts this many times
+MORE = 0.5  # "over en måned": a little more than the count, half a unit
+SINCE_REACH = 6  # words after "siden" its date may come ("siden jeg startede i februar")
+MONTH_DAY_MAX = 31
+FIRST_YEAR = 1900  # "siden 2024": a number this large after "siden" is a year
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One all_of group's phrases, indexed by their first term (groups hold hundreds)."""
+
+    by_first: dict[str, tuple[tuple[str, ...], ...]]
+
+    @classmethod
+    def of(cls, phrases: Sequence[tuple[str, ...]]) -> _Group:
+        index: dict[str, list[tuple[str, ...]]] = {}
+        for seq in phrases:
+            index.setdefault(seq[0], []).append(seq)
+        return cls({first: tuple(seqs) for first, seqs in index.items()})
+
+    def present(self, vocab: frozenset[str]) -> list[tuple[str, ...]]:
+        """The phrases whose every term occurs somewhere in the message."""
+        return [
+            seq
+            for first in vocab & self.by_first.keys()
+            for seq in self.by_first[first]
+            if all(t in vocab for t in seq[1:])
+        ]
 
 
 @dataclass(frozen=True)
 class _Flag:
     flag: RedFlag
-    groups: tuple[tuple[tuple[str, ...], ...], ...]
+    groups: tuple[_Group, ...]
     none_of: tuple[tuple[str, ...], ...]
-    # Per group, every term its phrases use: a message with none of one group's is no match.
-    needs: tuple[frozenset[str], ...]
 
 
 class RedFlags:
-    def __init__(self, kb: Knowledge, proc: TextProcessor) -> None:
+    def __init__(
+        self, kb: Knowledge, proc: TextProcessor, clock: Callable[[], date] = date.today
+    ) -> None:
+        """`clock`: today's date, for spans such as "siden februar" when `find` is given none."""
         self.proc = proc
+        self.clock = clock
         self.negators = proc.negators
         self.subclause_starts = kb.vocab.words("subclause_starts")
-        self.unit_days = {
-            term: days
-            for word, days in kb.vocab.mapping("unit_days").items()
-            for term in proc.terms_of(word)[:1]
-        }
+        self.bridges = kb.vocab.folded("negation_bridges")
+        self.hypothetical = tuple(
+            tuple(fold(w) for w in p.split()) for p in kb.vocab.words("hypothetical_starts")
+        )
+        self.durations = Durations(kb, proc)
         self.flags = [self._compile(rf) for rf in kb.red_flags]
 
     def _phrase(self, text: str) -> tuple[str, ...]:
         return tuple(t.term for t in self.proc.analyse(text).tokens)
 
     def _compile(self, rf: RedFlag) -> _Flag:
-        groups = tuple(tuple(s for t in g if (s := self._phrase(t))) for g in rf.all_of)
+        groups = tuple(_Group.of([s for t in g if (s := self._phrase(t))]) for g in rf.all_of)
         none_of = tuple(s for t in rf.none_of if (s := self._phrase(t)))
-        needs = tuple(frozenset(t for seq in g for t in seq) for g in groups)
-        return _Flag(rf, groups, none_of, needs)
+        return _Flag(rf, groups, none_of)
 
-    def find(self, a: Analysis) -> tuple[str, ...]:
-        return tuple(f.flag.id for f in self.flags if self._fires(f, a))
+    def find(self, a: Analysis, today: date | None = None) -> tuple[str, ...]:
+        """The ids of the flags the message shows; `today` dates "siden februar" (default:
+        the clock)."""
+        days: list[float] | None = None
+        fired: list[str] = []
+        for f in self.flags:
+            if not self._fires(f, a):
+                continue
+            if f.flag.min_weeks is not None:
+                if days is None:
+                    days = self.durations.days(a.tokens, today or self.clock())
+                if not days or max(days) < 7 * f.flag.min_weeks:
+                    continue
+            fired.append(f.flag.id)
+        return tuple(fired)
 
     def _fires(self, f: _Flag, a: Analysis) -> bool:
+        """Every group is there, affirmed, and no exclusion (the duration is checked apart)."""
         toks, vocab = a.tokens, a.vocabulary
-        if any(need.isdisjoint(vocab) for need in f.needs):
-            return False
         # Quick reject: every group needs a phrase whose words all occur somewhere.
+        present = []
         for group in f.groups:
-            if not any(all(t in vocab for t in seq) for seq in group):
+            if not (found := group.present(vocab)):
                 return False
+            present.append(found)
         for seq in f.none_of:
             if seq[0] in vocab and find_phrase(toks, seq):
                 return False
-        for group in f.groups:
-            if not any(all(t in vocab for t in seq) and self._affirmed(toks, seq) for seq in group):
-                return False
-        if f.flag.min_weeks is not None:
-            days = self._durations(toks)
-            if not days or max(days) < 7 * f.flag.min_weeks:
-                return False
-        return True
+        return all(any(self._affirmed(toks, seq) for seq in found) for found in present)
 
     def _affirmed(self, toks: Sequence[Token], seq: tuple[str, ...]) -> bool:
-        """The phrase occurs and is not negated nearby in its clause ("det vækker mig ikke")."""
+        """The phrase occurs, not in a hypothetical clause ("hvad hvis det bliver hævet"), and
+        is not negated nearby in its clause ("det vækker mig ikke")."""
+        hits = [i for i in find_phrase(toks, seq) if not self._hypothetical(toks, i)]
         if any(t in self.negators for t in seq):
-            return bool(find_phrase(toks, seq))
-        return any(not self._negated(toks, i, len(seq)) for i in find_phrase(toks, seq))
+            return bool(hits)
+        return any(not self._negated(toks, i, len(seq)) for i in hits)
+
+    def _hypothetical(self, toks: Sequence[Token], i: int) -> bool:
+        """A "hvad hvis" earlier in the phrase's clause."""
+        clause = toks[i].clause
+        words = [fold(t.text) for t in toks[:i] if t.clause == clause]
+        return any(
+            tuple(words[k : k + len(h)]) == h for h in self.hypothetical for k in range(len(words))
+        )
 
     def _negated(self, toks: Sequence[Token], i: int, n: int) -> bool:
-        """A negator up to NEAR words before ("ingen hævelse"), or after across only small
-        words ("det vækker mig ikke", but not "knæet aftager ikke"), in the same clause ("om
+        """A negator up to NEAR words before ("ingen hævelse"), or right after, across only
+        pronouns and small adverbs ("det vækker mig ikke", "den låser sig ikke"; not "knæet
+        vil ikke gå ned", not "tabt mig og har ingen appetit"), in the same clause ("om
         natten at jeg ikke kan sove": that "ikke" belongs to the next clause)."""
         clause = toks[i].clause
         for t in toks[max(0, i - NEAR) : i]:
@@ -89,21 +137,183 @@ class RedFlags:
                 break
             if t.term in self.negators:
                 return True
-            if not t.stop:
+            if fold(t.text) not in self.bridges:
                 break
         return False
 
-    def _durations(self, toks: Sequence[Token]) -> list[float]:
-        """Days mentioned in the message ("7 uger", "to måneder", "i flere måneder")."""
-        days: list[float] = []
+
+
+def _keys(tok: Token) -> tuple[str, ...]:
+    """What a token is looked up by: its folded typed form, then its term ("d." is "d")."""
+    return (fold(tok.text.rstrip(".")), tok.term)
+
+
+def _whole(tok: Token) -> float | None:
+    """The number a token is, ordinals written with a dot included ("3." in "d. 3. maj")."""
+    if tok.number is not None:
+        return tok.number
+    digits = tok.text.rstrip(".")
+    return float(digits) if digits.isascii() and digits.isdigit() else None
+
+
+class Durations:
+    """How long something has lasted, in days, from what runners write: "7 uger", "to
+    måneder", "et par måneder", "halvandet år", "over en måned", "i månedsvis", and spans
+    from a date to today: "siden februar", "siden starten af januar", "siden jul",
+    "since Easter". Every word comes from knowledge/lang/time.yaml and numbers.yaml."""
+
+    def __init__(self, kb: Knowledge, proc: TextProcessor) -> None:
+        v = kb.vocab
+        self.proc = proc
+        self.units = self._index(proc, v.mapping("unit_days"))
+        self.singular = v.folded("unit_alone")  # typed form: "uger" has the term of "uge"
+        self.counts = self._index(proc, v.mapping("duration_counts"))
+        self.halves = self._index(proc, v.mapping("duration_halves"))
+        self.vague = self._index(proc, v.mapping("vague_spans"))
+        self.more = tuple(tuple(fold(w) for w in p.split()) for p in v.words("duration_more"))
+        self.ands = v.folded("duration_and")
+        self.since = v.folded("since_words")
+        self.count_fillers = v.folded("count_fillers")
+        self.parts = self._index(proc, v.mapping("month_parts"))
+        self.months = self._index(proc, v.mapping("months"))
+        self.points = self._index(proc, v.mapping("date_points"))
+        self.easter = self._index(proc, v.mapping("easter_days"))
+
+    @staticmethod
+    def _index(proc: TextProcessor, mapping: Mapping[str, int]) -> dict[str, int]:
+        """Folded words and their terms -> value; a term two words with different values
+        share (a lemma or a typo fix) is left out, the folded words still count."""
+        out = {fold(w): n for w, n in mapping.items()}
+        by_term: dict[str, set[int]] = {}
+        for w, n in mapping.items():
+            terms = proc.terms_of(w)
+            if len(terms) == 1:
+                by_term.setdefault(terms[0], set()).add(n)
+        for term, values in by_term.items():
+            if len(values) == 1 and term not in out:
+                out[term] = values.pop()
+        return out
+
+    @staticmethod
+    def _get(table: Mapping[str, int], tok: Token) -> int | None:
+        for key in _keys(tok):
+            if key in table:
+                return table[key]
+        return None
+
+    def days(self, toks: Sequence[Token], today: date) -> list[float]:
+        """Every duration the message mentions, in days."""
+        out: list[float] = []
         for i, t in enumerate(toks):
-            unit = self.unit_days.get(t.term)
-            if unit is None:
-                continue
-            for back in (1, 2):
-                if i - back >= 0 and toks[i - back].number is not None:
-                    days.append(float(toks[i - back].number or 0) * unit)
-                    break
-            else:
-                days.append(float(VAGUE_COUNT * unit))
-        return days
+            if (unit := self._get(self.units, t)) is not None:
+                out.append(self._count(toks, i) * unit)
+            elif (vague := self._get(self.vague, t)) is not None:
+                out.append(float(vague))
+            elif fold(t.text) in self.since and (start := self._since(toks, i, today)):
+                out.append(float((today - start).days))
+        return out
+
+    def _count(self, toks: Sequence[Token], i: int) -> float:
+        """How many units: the count before toks[i], plus "og et halvt" after it."""
+        count = self._count_before(toks, i)
+        if count is None:
+            count = 1.0 if fold(toks[i].text) in self.singular else float(VAGUE_COUNT)
+        then = toks[i + 1 : i + 4]
+        if then and fold(then[0].text) in self.ands and any(
+            self._get(self.halves, t) == 1 for t in then[1:]
+        ):
+            count += 0.5  # "et år og et halvt"
+        return count
+
+    def _count_before(self, toks: Sequence[Token], i: int) -> float | None:
+        j = i - 1
+        while j >= 0 and fold(toks[j].text) in self.count_fillers and j > i - 3:
+            j -= 1  # "a couple of months"
+        if j < 0:
+            return None
+        tok = toks[j]
+        if (halves := self._get(self.halves, tok)) is not None:
+            value = halves / 2
+            k = j - 1
+            if k >= 0 and self._number(toks[k]) == 1:
+                k -= 1  # "et halvt år"
+            if k >= 1 and fold(toks[k].text) in self.ands and (n := self._number(toks[k - 1])):
+                value += n  # "to og et halvt år"
+            return value
+        n = self._number(tok)
+        if n is None:
+            return None
+        if j >= 1 and toks[j - 1].number is not None and self._get(self.counts, tok):
+            j -= 1  # "et par"
+        if j >= 1 and n == 1 and (halves := self._get(self.halves, toks[j - 1])) is not None:
+            return halves / 2  # "half a year"
+        return n + MORE if self._more_before(toks, j) else n
+
+    def _number(self, tok: Token) -> float | None:
+        if tok.number is not None:
+            return tok.number
+        n = self._get(self.counts, tok)
+        return None if n is None else float(n)
+
+    def _more_before(self, toks: Sequence[Token], j: int) -> bool:
+        words = [fold(t.text) for t in toks[max(0, j - 3) : j]]
+        return any(len(p) <= len(words) and tuple(words[-len(p) :]) == p for p in self.more)
+
+    def _since(self, toks: Sequence[Token], i: int, today: date) -> date | None:
+        """The date "siden ..." names within a few words of its clause, at most today ("siden
+        februar": the 1st of the last February; "siden jul": the last Christmas Eve; "siden
+        slutningen af maj": the 25th; "siden jeg startede i marts")."""
+        day: int | None = None
+        for k in range(i + 1, min(len(toks), i + 1 + SINCE_REACH)):
+            tok = toks[k]
+            if tok.clause != toks[i].clause:
+                return None
+            if (part := self._get(self.parts, tok)) is not None:
+                day = part
+            elif (month := self._get(self.months, tok)) is not None:
+                year = self._year_after(toks, k)
+                return _last(today, month, day or 1, year)
+            elif (point := self._get(self.points, tok)) is not None:
+                return _last(today, point // 100, point % 100, None)
+            elif (offset := self._get(self.easter, tok)) is not None:
+                start = _easter(today.year) + timedelta(days=offset)
+                if start > today:
+                    start = _easter(today.year - 1) + timedelta(days=offset)
+                return start
+            elif (n := _whole(tok)) is not None and FIRST_YEAR <= n <= today.year:
+                return date(int(n), 1, 1)
+            elif n is not None and 1 <= n <= MONTH_DAY_MAX:
+                day = int(n)
+        return None
+
+    @staticmethod
+    def _year_after(toks: Sequence[Token], k: int) -> int | None:
+        if k + 1 < len(toks) and (n := toks[k + 1].number) is not None and n >= FIRST_YEAR:
+            return int(n)
+        return None
+
+
+def _last(today: date, month: int, day: int, year: int | None) -> date | None:
+    """The latest date with this month and day that is not after today (or in `year`)."""
+    for y in ((year,) if year is not None else (today.year, today.year - 1)):
+        try:
+            d = date(y, month, day)
+        except ValueError:
+            continue
+        if d <= today:
+            return d
+    return None
+
+
+def _easter(year: int) -> date:
+    """Easter Sunday (the anonymous Gregorian algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    m = (32 + 2 * e + 2 * i - h - k) % 7
+    n = (a + 11 * h + 22 * m) // 451
+    month, day = divmod(h + m - 7 * n + 114, 31)
+    return date(year, month, day + 1)
