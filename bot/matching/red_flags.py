@@ -142,7 +142,6 @@ class RedFlags:
         return False
 
 
-
 def _keys(tok: Token) -> tuple[str, ...]:
     """What a token is looked up by: its folded typed form, then its term ("d." is "d")."""
     return (fold(tok.text.rstrip(".")), tok.term)
@@ -219,8 +218,10 @@ class Durations:
         if count is None:
             count = 1.0 if fold(toks[i].text) in self.singular else float(VAGUE_COUNT)
         then = toks[i + 1 : i + 4]
-        if then and fold(then[0].text) in self.ands and any(
-            self._get(self.halves, t) == 1 for t in then[1:]
+        if (
+            then
+            and fold(then[0].text) in self.ands
+            and any(self._get(self.halves, t) == 1 for t in then[1:])
         ):
             count += 0.5  # "et år og et halvt"
         return count
@@ -295,7 +296,7 @@ class Durations:
 
 def _last(today: date, month: int, day: int, year: int | None) -> date | None:
     """The latest date with this month and day that is not after today (or in `year`)."""
-    for y in ((year,) if year is not None else (today.year, today.year - 1)):
+    for y in (year,) if year is not None else (today.year, today.year - 1):
         try:
             d = date(y, month, day)
         except ValueError:
