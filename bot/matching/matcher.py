@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from bot.fork import can_fork
 from bot.knowledge import Knowledge
 from bot.matching.candidates import Classes, allowed_guides, options
 from bot.matching.cv import HeldOut, cross_validate, features_of
@@ -65,9 +66,11 @@ class Matcher:
     @classmethod
     def build(cls, kb: Knowledge, cache_dir: Path | None = None) -> Matcher:
         folder = _folder(kb, cache_dir)
-        proc = build_processor(kb, cache_dir)
+        warm = folder is not None and (folder / "heldout.json").exists()
+        # A cold start imports scikit-learn while a child builds the lemma table.
+        proc = build_processor(kb, cache_dir, None if warm else _training_imports)
         matcher: Matcher | None = None
-        if folder is not None and (folder / "heldout.json").exists():
+        if folder is not None and warm:
             try:
                 rankers = Rankers.load(folder)
                 fusion = Fusion.from_json((folder / "fusion.json").read_text(encoding="utf-8"))
@@ -89,12 +92,19 @@ class Matcher:
         feats = features_of(proc, items)
         vectorizer = Vectorizer.fit(feats)
         vectors = [vectorizer.vector(f) for f in feats]
-        held = cross_validate(kb, proc, items, feats, folds, vectors, vectorizer)
-        fusion = Fusion.fit([h.rows for h in held])
         x = rows_matrix(vectors, len(vectorizer.columns))
         labels = [p.label for p in items]
         guides = [p.guide for p in items]
-        rankers = Rankers.train(vectorizer, x, labels, guides, sorted(kb.guides))
+        threads = 1 if can_fork() else 2
+
+        final: list[Rankers] = []  # trained here while a forked child cross-validates
+
+        def train_final() -> None:
+            final.append(Rankers.train(vectorizer, x, labels, guides, sorted(kb.guides), threads))
+
+        held = cross_validate(kb, proc, items, feats, folds, vectors, vectorizer, train_final)
+        rankers = final[0]
+        fusion = Fusion.fit([h.rows for h in held])
         matcher = cls(kb, proc, rankers, fusion)
         matcher.held_out = [_summary(kb, fusion, h) for h in held]
         return matcher
@@ -143,6 +153,10 @@ class Matcher:
             if answer.kind in {"answer", "red_flag", "clarify"}:
                 return answer
         return decision
+
+
+def _training_imports() -> None:
+    import sklearn.linear_model  # noqa: F401
 
 
 def _after_first_clause(a: Analysis) -> str:

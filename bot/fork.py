@@ -1,0 +1,70 @@
+"""Two cores for a cache rebuild: a task in a forked child beside one in this process.
+
+A rebuild (the lemma table, the ranker's cross-validation) is CPU work in Python and in
+scikit-learn; a forked child shares this process's memory as it was at the fork, so it
+needs nothing re-imported or re-analysed, and its result comes back pickled through a pipe.
+Where fork is missing (or MATCHER_WORKERS=1), both tasks run here, one after the other: the
+result is the same either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import traceback
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+U = TypeVar("U")
+log = logging.getLogger(__name__)
+
+
+def can_fork() -> bool:
+    """A forked child needs fork (POSIX) and a second core; MATCHER_WORKERS=1 turns it off."""
+    if os.environ.get("MATCHER_WORKERS") == "1" or not hasattr(os, "fork"):
+        return False
+    return (os.cpu_count() or 1) > 1
+
+
+def beside(there: Callable[[], T], here: Callable[[], U]) -> tuple[T, U]:
+    """`there()` in a forked child while `here()` runs in this process; both results.
+
+    The child shares this process's memory as it was at the fork (the analyses, the matrix,
+    scikit-learn already imported), computes, sends its pickled result through a pipe and
+    exits without running any of this process's clean-up. If the child fails, `there()`
+    runs here instead, so the result never depends on the fork."""
+    if not can_fork():
+        return there(), here()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child (coverage does not follow it)
+        os.close(read_fd)
+        code = 1
+        try:
+            payload = pickle.dumps(there(), protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(payload)
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    try:
+        mine = here()
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+        raise
+    with os.fdopen(read_fd, "rb") as pipe:
+        payload = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 0:
+        result: T = pickle.loads(payload)
+        return result, mine
+    log.warning("a forked task failed (exit status %s); running it here", status)
+    return there(), mine
