@@ -1,4 +1,5 @@
-"""Two cores for a cache rebuild: a task in a forked child beside one in this process.
+"""Two cores for a cache rebuild: a task in a forked child beside one in this process, or
+left to finish in the background.
 
 A rebuild (the lemma table, the ranker's cross-validation) is CPU work in Python and in
 scikit-learn; a forked child shares this process's memory as it was at the fork, so it
@@ -9,10 +10,12 @@ result is the same either way.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import pickle
 import signal
+import threading
 import traceback
 from collections.abc import Callable
 from typing import TypeVar
@@ -68,3 +71,44 @@ def beside(there: Callable[[], T], here: Callable[[], U]) -> tuple[T, U]:
         return result, mine
     log.warning("a forked task failed (exit status %s); running it here", status)
     return there(), mine
+
+
+_background: list[threading.Thread] = []
+WAIT_AT_EXIT = 120.0  # seconds a finishing process waits for its background writes
+
+
+def in_background(task: Callable[[], None]) -> None:
+    """`task()` in a forked child this process does not wait for (writing a cache after the
+    work is done, so the first answer need not wait for the disk). A daemon thread reaps the
+    child; at exit the process waits for it, so a command that answers and ends still leaves
+    the cache complete for the next one. Without fork, `task()` runs here."""
+    if not can_fork():
+        task()
+        return
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            task()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    reaper = threading.Thread(target=_reap, args=(pid,), name=f"reap-{pid}", daemon=True)
+    reaper.start()
+    if not _background:
+        atexit.register(wait_for_background)
+    _background.append(reaper)
+
+
+def _reap(pid: int) -> None:
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        log.warning("a background task failed (exit status %s)", status)
+
+
+def wait_for_background(timeout: float = WAIT_AT_EXIT) -> None:
+    """Until every background task of this process has ended (or `timeout` per task)."""
+    while _background:
+        _background.pop().join(timeout)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
 from bot.ask import shared
-from bot.fork import beside, can_fork
+from bot.fork import beside, can_fork, in_background, wait_for_background
 from bot.matching.fusion import VALUE
 
 KB, MATCHER = shared()
@@ -175,3 +176,17 @@ def test_matcher_workers_1_runs_both_tasks_here(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("MATCHER_WORKERS", "1")
     assert not can_fork()
     assert beside(_pid, _pid) == (os.getpid(), os.getpid())
+
+
+def test_a_background_task_runs_in_a_child_and_is_waited_for(tmp_path: Path) -> None:
+    done = tmp_path / "done"
+
+    def write() -> None:
+        time.sleep(0.2)
+        done.write_text(str(os.getpid()))
+
+    in_background(write)
+    wait_for_background()
+    assert done.exists()
+    if can_fork():
+        assert done.read_text() != str(os.getpid())
