@@ -1,9 +1,10 @@
 """The learned ranker: a linear classifier over the features of features.py, one class per
 answer (parallel entries share one), intent and "out of scope".
 
-Training uses scikit-learn's SGDClassifier with its defaults (a linear SVM, one-vs-rest over
-both cores; about a second for the whole knowledge, where a multinomial logistic regression
-takes tens and liblinear's LinearSVC twice as long at the same cross-validated accuracy).
+Training uses scikit-learn's SGDClassifier with its defaults (a linear SVM, one-vs-rest; about
+a second of CPU for the whole knowledge, where a multinomial logistic regression takes tens and
+liblinear's LinearSVC twice as long at the same cross-validated accuracy). A rebuild uses the
+second core by forking (cv.py); without fork, the one-vs-rest fits run on two threads.
 Inference is a dot product in numpy, so only a cache rebuild imports scikit-learn.
 """
 
