@@ -33,17 +33,17 @@ def can_fork() -> bool:
     return (os.cpu_count() or 1) > 1
 
 
-def _fork() -> int:
+def _fork(thaw: bool) -> int:
     """os.fork() with this process's objects moved out of the garbage collector's sight
-    first, so the child's collections do not touch (and so copy) every page it shares; the
-    parent takes them back at once."""
+    first, so that collections (the child's, and with `thaw` False this process's until
+    `gc.unfreeze()`) do not touch, and so copy, every page the two processes share."""
     gc.freeze()
     try:
         pid = os.fork()
     except BaseException:
         gc.unfreeze()
         raise
-    if pid != 0:
+    if pid != 0 and thaw:
         gc.unfreeze()
     return pid
 
@@ -58,7 +58,7 @@ def beside(there: Callable[[], T], here: Callable[[], U]) -> tuple[T, U]:
     if not can_fork():
         return there(), here()
     read_fd, write_fd = os.pipe()
-    pid = _fork()
+    pid = _fork(thaw=False)
     if pid == 0:  # pragma: no cover - the child (coverage does not follow it)
         os.close(read_fd)
         code = 1
@@ -79,6 +79,8 @@ def beside(there: Callable[[], T], here: Callable[[], U]) -> tuple[T, U]:
         os.close(read_fd)
         os.waitpid(pid, 0)
         raise
+    finally:
+        gc.unfreeze()
     with os.fdopen(read_fd, "rb") as pipe:
         payload = pipe.read()
     _, status = os.waitpid(pid, 0)
@@ -101,7 +103,7 @@ def in_background(task: Callable[[], None]) -> None:
     if not can_fork():
         task()
         return
-    pid = _fork()
+    pid = _fork(thaw=True)
     if pid == 0:  # pragma: no cover - the child
         code = 1
         try:
