@@ -204,22 +204,37 @@ def build_compact_table(
     return CompactTable(lemmas, compounds, dict(words))
 
 
-def load_compact_table(kb: Knowledge, cache_dir: Path | None) -> CompactTable:
-    """The cached compact table for this knowledge, built from the full table if missing."""
-    overrides = {k.lower(): v.lower() for k, v in kb.lemmas.items()}
+def _table_path(kb: Knowledge, cache_dir: Path | None) -> Path | None:
     key = f"lemmas-{PIPELINE_VERSION}-{kb.matching_fingerprint}-{lookups_version()}.json"
-    path = cache_dir / key if cache_dir else None
+    return cache_dir / key if cache_dir else None
+
+
+def cached_compact_table(kb: Knowledge, cache_dir: Path | None) -> CompactTable | None:
+    """The compact table of this knowledge from the cache, or None."""
+    path = _table_path(kb, cache_dir)
     if path is not None and path.exists():
         try:
             return CompactTable.from_json(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError):
             pass
+    return None
+
+
+def make_compact_table(kb: Knowledge, cache_dir: Path | None) -> CompactTable:
+    """Build the compact table from the full one (about a second) and cache it."""
+    overrides = {k.lower(): v.lower() for k, v in kb.lemmas.items()}
     full = load_full_lemma_table()
     words = vocabulary_words(knowledge_texts(kb))
     for word, n in vocabulary_words(example_texts(kb)).items():
         if word in words or word in full or word in overrides:
             words[word] += n
     table = build_compact_table(words, full, overrides)
+    path = _table_path(kb, cache_dir)
     if path is not None:
         write_cache(path, table.to_json())
     return table
+
+
+def load_compact_table(kb: Knowledge, cache_dir: Path | None) -> CompactTable:
+    """The cached compact table for this knowledge, built from the full table if missing."""
+    return cached_compact_table(kb, cache_dir) or make_compact_table(kb, cache_dir)

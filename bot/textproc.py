@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,13 +22,15 @@ from typing import Any
 from rapidfuzz.distance import DamerauLevenshtein
 
 from bot.fold import AEOEAA, clean, fold, spell_out, unfold
+from bot.fork import beside
 from bot.knowledge import Knowledge
 from bot.lemmas import (
     LINKS,
     PIPELINE_VERSION,
     CompactTable,
-    load_compact_table,
+    cached_compact_table,
     lookups_version,
+    make_compact_table,
     split_compound,
     write_cache,
 )
@@ -76,15 +78,19 @@ def _clashes(typed: str, form: str) -> bool:
 _tokenizer: Any = None
 
 
-def _tokenize(text: str) -> list[str]:
+def load_tokenizer() -> Any:
     """spaCy's Danish tokenizer (blank pipeline), loaded once per process."""
     global _tokenizer
     if _tokenizer is None:
         import spacy
 
         _tokenizer = spacy.blank("da").tokenizer
+    return _tokenizer
+
+
+def _tokenize(text: str) -> list[str]:
     words: list[str] = []
-    for tok in _tokenizer(text):
+    for tok in load_tokenizer()(text):
         t = tok.text
         # "SI-led", "7-9", "proksimal-": keep numbers whole, split words on hyphens and slashes.
         if re.fullmatch(r"[\d.,\-–/]+", t):
@@ -423,8 +429,13 @@ def _analyses_path(kb: Knowledge, cache_dir: Path | None) -> Path | None:
     )
 
 
-def build_processor(kb: Knowledge, cache_dir: Path | None = None) -> TextProcessor:
-    """A processor for this knowledge, with cached analyses of its phrasings when available."""
+def build_processor(
+    kb: Knowledge, cache_dir: Path | None = None, meanwhile: Callable[[], object] | None = None
+) -> TextProcessor:
+    """A processor for this knowledge, with cached analyses of its phrasings when available.
+
+    A missing lemma table is built in a forked child while this process loads spaCy's
+    tokenizer and runs `meanwhile` (the matcher's imports for training), both cores busy."""
     preloaded: dict[str, list[Token]] = {}
     path = _analyses_path(kb, cache_dir)
     if path is not None and path.exists():
@@ -436,7 +447,17 @@ def build_processor(kb: Knowledge, cache_dir: Path | None = None) -> TextProcess
             }
         except (OSError, ValueError, KeyError, IndexError, TypeError):
             preloaded = {}
-    proc = TextProcessor(load_compact_table(kb, cache_dir), kb.synonyms, kb.vocab, preloaded)
+    table = cached_compact_table(kb, cache_dir)
+    if table is None:
+
+        def warm_up() -> None:
+            load_tokenizer()
+            if meanwhile is not None:
+                meanwhile()
+
+        built, _ = beside(lambda: make_compact_table(kb, cache_dir), warm_up)
+        table = built
+    proc = TextProcessor(table, kb.synonyms, kb.vocab, preloaded)
     proc.cache_path = None if preloaded else path
     return proc
 

@@ -151,9 +151,11 @@ def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     it starts warm (a cold start trains the matcher, which tests of other things should not
     wait for; bench/coldstart.py measures that)."""
     from bot.ask import shared
+    from bot.fork import wait_for_background
     from bot.settings import load_settings
 
     shared()
+    wait_for_background()  # a cold start writes the cache in a forked child
     target = tmp_path_factory.mktemp("warm-cache")
     shutil.copytree(load_settings().cache_dir, target, dirs_exist_ok=True)
     return target

@@ -4,12 +4,16 @@ entries, long messages are read by their question, and out-of-scope questions fa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.answers import render, render_entry
 from bot.ask import shared
+from bot.fork import wait_for_background
 from bot.knowledge import load_knowledge
 from bot.matching import Matcher
+from bot.matching.matcher import MODEL_VERSION
 from bot.matching.vectors import question_sentences
 from bot.settings import load_settings
 
@@ -213,6 +217,30 @@ def test_decisions_are_cached_and_a_rebuilt_matcher_starts_empty() -> None:
     again = fresh.decide("kan man løbe med ondt under ballen")
     assert again == first
     assert again is not first
+
+
+@pytest.mark.slow
+def test_a_cold_build_answers_at_once_and_leaves_a_complete_cache(tmp_path: Path) -> None:
+    """Trained from an empty cache folder (on both cores), it answers as the project's matcher
+    does; its cache, written by a forked child, is complete when the child ends, and a warm
+    build from it decides the same and holds the same cross-validated decisions. (Two
+    trainings in two processes may differ in the last digits: Python's string hashing varies
+    the order some float sums run in.)"""
+    cold = Matcher.build(KB, tmp_path)
+    text = "kan jeg løbe med ondt under ballen?"
+    expected = MATCHER.decide(text)
+    assert (cold.decide(text).kind, cold.decide(text).entry_id) == (
+        expected.kind,
+        expected.entry_id,
+    )
+    wait_for_background()
+    folders = list(tmp_path.glob("matcher-*"))
+    assert [f.name for f in folders] == [f"matcher-{MODEL_VERSION}-{KB.matching_fingerprint}"]
+    assert {p.name for p in folders[0].iterdir()} >= {"fusion.json", "heldout.json"}
+    warm = Matcher.build(KB, tmp_path)
+    assert warm.decide(text) == cold.decide(text)
+    assert warm.held_out == cold.held_out
+    assert len(cold.held_out) == len(MATCHER.held_out)
 
 
 def test_the_question_of_a_long_message_is_found_under_its_story() -> None:

@@ -5,11 +5,15 @@ figures themselves are in the README and printed by `python -m bot eval --cv 5`.
 
 from __future__ import annotations
 
+import os
+import time
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
 from bot.ask import shared
+from bot.fork import beside, can_fork, in_background, wait_for_background
 from bot.matching.fusion import VALUE
 
 KB, MATCHER = shared()
@@ -129,3 +133,60 @@ def test_pain_after_an_activity_gets_its_causes_not_the_phase_that_allows_it(
     phases = {eid for eid, e in KB.entries.items() if e.phase is not None}
     assert decision.entry_id not in phases, decision
     assert decision.kind == "answer" and decision.entry_id == cause, decision
+
+
+# --------------------------------------------------------------- both cores for a rebuild
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def test_a_task_beside_runs_in_a_forked_child_and_returns_in_order() -> None:
+    if not can_fork():
+        pytest.skip("no fork on this platform")
+    there, here = beside(_pid, _pid)
+    assert here == os.getpid()
+    assert there != os.getpid()  # the child's own pid came back through the pipe
+
+
+def test_a_failing_child_task_is_run_here_instead(capfd: pytest.CaptureFixture[str]) -> None:
+    if not can_fork():
+        pytest.skip("no fork on this platform")
+    parent = os.getpid()
+
+    def only_here() -> str:
+        if os.getpid() != parent:
+            raise RuntimeError("the child fails")
+        return "done here"
+
+    assert beside(only_here, lambda: 2) == ("done here", 2)
+    assert "the child fails" in capfd.readouterr().err
+
+
+def test_a_failing_task_here_stops_the_child_and_raises() -> None:
+    def boom() -> int:
+        raise ValueError("here")
+
+    with pytest.raises(ValueError, match="here"):
+        beside(lambda: time.sleep(30), boom)
+
+
+def test_matcher_workers_1_runs_both_tasks_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MATCHER_WORKERS", "1")
+    assert not can_fork()
+    assert beside(_pid, _pid) == (os.getpid(), os.getpid())
+
+
+def test_a_background_task_runs_in_a_child_and_is_waited_for(tmp_path: Path) -> None:
+    done = tmp_path / "done"
+
+    def write() -> None:
+        time.sleep(0.2)
+        done.write_text(str(os.getpid()))
+
+    in_background(write)
+    wait_for_background()
+    assert done.exists()
+    if can_fork():
+        assert done.read_text() != str(os.getpid())

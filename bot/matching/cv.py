@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from bot.fork import beside, can_fork
 from bot.knowledge import Knowledge
 from bot.matching.candidates import Classes, Option, allowed_guides, options
 from bot.matching.dataset import OOS, Phrasing, split
@@ -63,7 +65,11 @@ def cross_validate(
     k: int,
     vectors: Sequence[Sparse] | None = None,
     vectorizer: Vectorizer | None = None,
+    also: Callable[[], object] | None = None,
 ) -> list[HeldOut]:
+    """The held-out decisions of every fold, in fold order. The first half of the folds run
+    in a forked child, the rest and then `also` (the final rankers) here, so both cores
+    train; the result is the same as one by one."""
     # One vocabulary and IDF for all folds (they use no labels); the classifier and the
     # lemma evidence are rebuilt without the held-out fold.
     if vectorizer is None or vectors is None:
@@ -71,30 +77,67 @@ def cross_validate(
         vectors = [vectorizer.vector(f) for f in feats]
     x = rows_matrix(vectors, len(vectorizer.columns))
     base = Evidence(kb, proc, ())
+    splits = list(split(list(items), k))
+    threads = 1 if can_fork() else 2
+    if can_fork():
+        import sklearn.linear_model  # noqa: F401  (once here, not once in each process)
+
+    def folds(which: Sequence[int]) -> list[HeldOut]:
+        out: list[HeldOut] = []
+        for f in which:
+            train, test = splits[f]
+            out += _fold(kb, proc, items, vectors, vectorizer, x, base, train, test, threads)
+        return out
+
+    first = list(range((k + 1) // 2))
+    rest = list(range(len(first), k))
+
+    def here() -> list[HeldOut]:
+        mine = folds(rest)
+        if also is not None:
+            also()
+        return mine
+
+    there, mine = beside(lambda: folds(first), here)
+    return there + mine
+
+
+def _fold(
+    kb: Knowledge,
+    proc: TextProcessor,
+    items: Sequence[Phrasing],
+    vectors: Sequence[Sparse],
+    vectorizer: Vectorizer,
+    x: Any,
+    base: Evidence,
+    train: list[int],
+    test: list[int],
+    threads: int,
+) -> list[HeldOut]:
+    rankers = Rankers.train(
+        vectorizer,
+        x[train],
+        [items[i].label for i in train],
+        [items[i].guide for i in train],
+        sorted(kb.guides),
+        threads,
+    )
+    evidence = base.with_phrasings([items[i] for i in train])
+    classes = {id(r): Classes(kb, r) for r in rankers.by_scope.values()}
     out: list[HeldOut] = []
-    for train, test in split(list(items), k):
-        rankers = Rankers.train(
-            vectorizer,
-            x[train],
-            [items[i].label for i in train],
-            [items[i].guide for i in train],
-            sorted(kb.guides),
-        )
-        evidence = base.with_phrasings([items[i] for i in train])
-        classes = {id(r): Classes(kb, r) for r in rankers.by_scope.values()}
-        for i in test:
-            item = items[i]
-            a = proc.analyse(item.text)
-            m = evidence.message(a)
-            vec = message_vector(vectorizer, proc, item.text, a, vectors[i])
-            memo: dict[tuple[str, str | None], tuple[float, ...]] = {}
-            for context in _contexts(kb, item):
-                ranker = rankers.scope(allowed_guides(kb, m, context))
-                cands = options(classes[id(ranker)], evidence, ranker.scores(vec), m, context, memo)
-                feats_m = np.vstack([c.features for c in cands]) if cands else np.zeros((0, 0))
-                right = np.array([_right(c, item, context) for c in cands], dtype=bool)
-                rows = Rows(feats_m, right, item.label == OOS)
-                out.append(HeldOut(item, context, tuple(cands), rows))
+    for i in test:
+        item = items[i]
+        a = proc.analyse(item.text)
+        m = evidence.message(a)
+        vec = message_vector(vectorizer, proc, item.text, a, vectors[i])
+        memo: dict[tuple[str, str | None], tuple[float, ...]] = {}
+        for context in _contexts(kb, item):
+            ranker = rankers.scope(allowed_guides(kb, m, context))
+            cands = options(classes[id(ranker)], evidence, ranker.scores(vec), m, context, memo)
+            feats_m = np.vstack([c.features for c in cands]) if cands else np.zeros((0, 0))
+            right = np.array([_right(c, item, context) for c in cands], dtype=bool)
+            rows = Rows(feats_m, right, item.label == OOS)
+            out.append(HeldOut(item, context, tuple(cands), rows))
     return out
 
 

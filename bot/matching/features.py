@@ -32,12 +32,13 @@ def sentences(text: str) -> list[str]:
 
 def raw_features(text: str, analysis: Analysis) -> tuple[Counter[str], Counter[str]]:
     """Counts of the two feature blocks: character n-grams and lemma n-grams."""
-    chars: Counter[str] = Counter()
+    grams: list[str] = []  # in the order a loop would count them, so columns keep their order
     for word in _WORD.findall(clean(text)):
         padded = f" {fold(word)} "
+        size = len(padded)
         for n in CHAR_NGRAMS:
-            for i in range(len(padded) - n + 1):
-                chars[padded[i : i + n]] += 1
+            grams += [padded[i : i + n] for i in range(size - n + 1)]
+    chars: Counter[str] = Counter(grams)
     terms = analysis.terms
     words: Counter[str] = Counter(terms)
     words.update(f"{a} {b}" for a, b in pairwise(terms))
@@ -52,10 +53,15 @@ class Vectorizer:
     idf: np.ndarray  # float32, one per column
     char_columns: int  # columns below this index are character n-grams
     _idf: list[float] = field(init=False, repr=False, compare=False)
+    _blocks: tuple[dict[str, int], dict[str, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Plain floats: a message's few hundred look-ups stay out of numpy's scalar overhead.
         object.__setattr__(self, "_idf", self.idf.tolist())
+        # Each block's columns by the bare feature string (no prefix to build per look-up).
+        chars = {n[1:]: i for n, i in self.columns.items() if n[0] == "c"}
+        words = {n[1:]: i for n, i in self.columns.items() if n[0] == "w"}
+        object.__setattr__(self, "_blocks", (chars, words))
 
     @classmethod
     def fit(cls, docs: Sequence[tuple[Counter[str], Counter[str]]]) -> Vectorizer:
@@ -83,15 +89,17 @@ class Vectorizer:
         blocks weighing the same."""
         cols: list[int] = []
         vals: list[float] = []
-        for prefix, counts in zip("cw", feats, strict=True):
+        idf = self._idf
+        for columns, counts in zip(self._blocks, feats, strict=True):
             block_cols: list[int] = []
             block_vals: list[float] = []
             for name, count in counts.items():
-                col = self.columns.get(prefix + name)
+                col = columns.get(name)
                 if col is not None:
                     block_cols.append(col)
-                    block_vals.append((1.0 + math.log(count)) * self._idf[col])
-            norm = math.sqrt(sum(v * v for v in block_vals)) * math.sqrt(2.0)
+                    tf = 1.0 if count == 1 else 1.0 + math.log(count)  # 1 + ln 1 is 1.0
+                    block_vals.append(tf * idf[col])
+            norm = math.sqrt(sum([v * v for v in block_vals])) * math.sqrt(2.0)
             if norm > 0:
                 cols += block_cols
                 vals += [v / norm for v in block_vals]

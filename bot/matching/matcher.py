@@ -3,19 +3,23 @@ model into one decision. Built once per Knowledge (a reload builds a new one).
 
 Everything learned is cached under the settings' cache folder, keyed by the knowledge's
 fingerprint: a warm start loads numpy arrays and never imports scikit-learn; the first start
-after a YAML change trains the ranker, cross-validates it and fits the fusion model.
+after a YAML change trains the ranker, cross-validates it and fits the fusion model, on both
+cores (bot/fork.py), and answers while a forked child writes the cache.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bot.fork import can_fork, in_background
 from bot.knowledge import Knowledge
 from bot.matching.candidates import Classes, allowed_guides, options
 from bot.matching.cv import HeldOut, cross_validate, features_of
@@ -32,6 +36,9 @@ from bot.textproc import Analysis, TextProcessor, build_processor, save_analyses
 log = logging.getLogger(__name__)
 
 MODEL_VERSION = "2"
+Summary = dict[str, str | None]
+# The cross-validated decisions: in memory, in the cache file, or still to be decided.
+HeldOutDecisions = list[Summary] | Path | Callable[[], list[Summary]]
 FOLDS = 3  # the cross-validation the fusion model is fitted on (eval --cv K may use more)
 MAX_CHARS = 1500  # the question is rarely after 1,500 characters
 CACHE_SIZE = 4096
@@ -48,7 +55,7 @@ class Matcher:
         proc: TextProcessor,
         rankers: Rankers,
         fusion: Fusion,
-        held_out: list[dict[str, str | None]] | Path | None = None,
+        held_out: HeldOutDecisions | None = None,
         evidence_state: dict[str, Any] | None = None,
     ) -> None:
         """`held_out`: the cross-validated decisions, or the cache file that holds them (read
@@ -60,15 +67,17 @@ class Matcher:
         self.evidence = Evidence(kb, proc, phrasings(kb), evidence_state)
         self.classes = {id(r): Classes(kb, r) for r in rankers.by_scope.values()}
         self.flags = RedFlags(kb, proc)
-        self._held_out = held_out or []
+        self._held_out: HeldOutDecisions = held_out or []
         self._cache: dict[tuple[str, str | None, date], Decision] = {}
 
     @classmethod
     def build(cls, kb: Knowledge, cache_dir: Path | None = None) -> Matcher:
         folder = _folder(kb, cache_dir)
-        proc = build_processor(kb, cache_dir)
+        warm = folder is not None and (folder / "heldout.json").exists()
+        # A cold start imports scikit-learn while a child builds the lemma table.
+        proc = build_processor(kb, cache_dir, None if warm else _training_imports)
         matcher: Matcher | None = None
-        if folder is not None and (folder / "heldout.json").exists():
+        if folder is not None and warm:
             try:
                 rankers = Rankers.load(folder)
                 fusion = Fusion.from_json((folder / "fusion.json").read_text(encoding="utf-8"))
@@ -78,9 +87,18 @@ class Matcher:
                 log.warning("matching cache unreadable, rebuilding: %s", exc)
         if matcher is None:
             log.info("training the matcher for this knowledge (once per knowledge change)")
-            matcher = cls.train(kb, proc)
-            if folder is not None:
-                _save(matcher, folder)
+            trained = matcher = cls.train(kb, proc)
+
+            def save() -> None:
+                if folder is not None:
+                    _save(trained, folder)
+                save_analyses(proc)
+
+            # Training is done: a forked child writes the cache (deciding the held-out
+            # examples for it) while this process goes on to answer.
+            in_background(save)
+            proc.stop_recording()
+            return matcher
         save_analyses(proc)
         return matcher
 
@@ -90,27 +108,37 @@ class Matcher:
         feats = features_of(proc, items)
         vectorizer = Vectorizer.fit(feats)
         vectors = [vectorizer.vector(f) for f in feats]
-        held = cross_validate(kb, proc, items, feats, folds, vectors, vectorizer)
-        fusion = Fusion.fit([h.rows for h in held])
         x = rows_matrix(vectors, len(vectorizer.columns))
         labels = [p.label for p in items]
         guides = [p.guide for p in items]
-        rankers = Rankers.train(vectorizer, x, labels, guides, sorted(kb.guides))
+        threads = 1 if can_fork() else 2
+
+        final: list[Rankers] = []  # trained here while a forked child cross-validates
+
+        def train_final() -> None:
+            final.append(Rankers.train(vectorizer, x, labels, guides, sorted(kb.guides), threads))
+
+        held = cross_validate(kb, proc, items, feats, folds, vectors, vectorizer, train_final)
+        rankers = final[0]
+        fusion = Fusion.fit([h.rows for h in held])
         matcher = cls(kb, proc, rankers, fusion)
-        matcher.held_out = [_summary(kb, fusion, h) for h in held]
+        # Decided when first asked for (validate, the tests, the cache): answering needs none.
+        matcher._held_out = functools.partial(_summaries, kb, fusion, held)
         return matcher
 
     @property
-    def held_out(self) -> list[dict[str, str | None]]:
+    def held_out(self) -> list[Summary]:
         if isinstance(self._held_out, Path):
-            loaded: list[dict[str, str | None]] = json.loads(
+            loaded: list[Summary] = json.loads(
                 self._held_out.read_text(encoding="utf-8")
             )
             self._held_out = loaded
+        elif callable(self._held_out):
+            self._held_out = self._held_out()
         return self._held_out
 
     @held_out.setter
-    def held_out(self, value: list[dict[str, str | None]]) -> None:
+    def held_out(self, value: list[Summary]) -> None:
         self._held_out = value
 
     # ------------------------------------------------------------------ deciding
@@ -147,12 +175,20 @@ class Matcher:
         return decision
 
 
+def _training_imports() -> None:
+    import sklearn.linear_model  # noqa: F401
+
+
 def _after_first_clause(a: Analysis) -> str:
     first = a.tokens[0].clause if a.tokens else 0
     return " ".join(t.text for t in a.tokens if t.clause != first)
 
 
-def _summary(kb: Knowledge, fusion: Fusion, h: HeldOut) -> dict[str, str | None]:
+def _summaries(kb: Knowledge, fusion: Fusion, held: list[HeldOut]) -> list[Summary]:
+    return [_summary(kb, fusion, h) for h in held]
+
+
+def _summary(kb: Knowledge, fusion: Fusion, h: HeldOut) -> Summary:
     d = decide(kb, fusion, list(h.candidates))
     return {
         "text": h.item.text,

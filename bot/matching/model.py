@@ -1,9 +1,10 @@
 """The learned ranker: a linear classifier over the features of features.py, one class per
 answer (parallel entries share one), intent and "out of scope".
 
-Training uses scikit-learn's SGDClassifier with its defaults (a linear SVM, one-vs-rest over
-both cores; about a second for the whole knowledge, where a multinomial logistic regression
-takes tens and liblinear's LinearSVC twice as long at the same cross-validated accuracy).
+Training uses scikit-learn's SGDClassifier with its defaults (a linear SVM, one-vs-rest; about
+a second of CPU for the whole knowledge, where a multinomial logistic regression takes tens and
+liblinear's LinearSVC twice as long at the same cross-validated accuracy). A rebuild uses the
+second core by forking (cv.py); without fork, the one-vs-rest fits run on two threads.
 Inference is a dot product in numpy, so only a cache rebuild imports scikit-learn.
 """
 
@@ -39,14 +40,17 @@ class Ranker:
         return cls.train_on(vectorizer, matrix(vectorizer, feats), labels)
 
     @classmethod
-    def train_on(cls, vectorizer: Vectorizer, x: Any, labels: Sequence[str]) -> Ranker:
-        """Train on rows already vectorised (cross-validation slices one matrix)."""
+    def train_on(
+        cls, vectorizer: Vectorizer, x: Any, labels: Sequence[str], threads: int = 2
+    ) -> Ranker:
+        """Train on rows already vectorised (cross-validation slices one matrix). `threads`
+        changes only the speed: each class's seed is drawn before the classes are split."""
         from sklearn.linear_model import SGDClassifier
 
         classes = sorted(set(labels))
         # scikit-learn's defaults (hinge loss, alpha 1e-4, early stop at tol 1e-3): nothing
         # tuned; a fixed seed so the same knowledge always gives the same model.
-        svc = SGDClassifier(n_jobs=2, random_state=0)
+        svc = SGDClassifier(n_jobs=threads, random_state=0)
         svc.fit(x, list(labels))
         weights = np.asarray(svc.coef_, dtype=np.float32)
         bias = np.asarray(svc.intercept_, dtype=np.float32)
@@ -141,11 +145,13 @@ class Rankers:
         labels: Sequence[str],
         guides: Sequence[str | None],
         scopes: Sequence[str],
+        threads: int = 2,
     ) -> Rankers:
-        by_scope = {ALL: Ranker.train_on(vectorizer, x, labels)}
+        by_scope = {ALL: Ranker.train_on(vectorizer, x, labels, threads)}
         for scope in scopes:
             rows = [i for i, g in enumerate(guides) if g in (scope, None)]
-            by_scope[scope] = Ranker.train_on(vectorizer, x[rows], [labels[i] for i in rows])
+            sub = [labels[i] for i in rows]
+            by_scope[scope] = Ranker.train_on(vectorizer, x[rows], sub, threads)
         return cls(vectorizer, by_scope)
 
     def save(self, folder: Path) -> None:
