@@ -190,3 +190,14 @@ def test_a_background_task_runs_in_a_child_and_is_waited_for(tmp_path: Path) -> 
     assert done.exists()
     if can_fork():
         assert done.read_text() != str(os.getpid())
+
+
+def test_adding_an_example_moves_no_other_example_to_another_fold() -> None:
+    from bot.matching.dataset import Phrasing, folds
+
+    # One class each: twins are grouped within a class only.
+    items = [Phrasing(f"spørgsmål {n}", f"e:{n}", str(n), None, True) for n in range(60)]
+    before = folds(items, 5)
+    after = folds([Phrasing("et helt nyt spørgsmål", "e:new", "new", None, True), *items], 5)
+    assert after[1:] == before
+    assert len(set(before)) == 5
