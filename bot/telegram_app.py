@@ -14,6 +14,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import (
@@ -39,6 +40,7 @@ from telegram.error import (
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot import polling, protocol
+from bot.bot_api import ApiError, ApiUnreachable, BotApi
 from bot.engine import Engine, build_engine
 from bot.inbox import Stored
 from bot.knowledge import KnowledgeError
@@ -170,14 +172,38 @@ def _seconds(delay: object) -> float:
     return float(total()) if callable(total) else float(delay)  # type: ignore[arg-type]
 
 
-class Transport:
-    """Sends one outbox message; Telegram's errors become the sender's outcomes."""
+def _markup_json(item: Outgoing) -> dict[str, Any] | None:
+    """The inline keyboard as the Bot API's JSON (what `_markup` is in PTB's objects)."""
+    if not item.buttons:
+        return None
+    return {
+        "inline_keyboard": [
+            [
+                {"text": label, "url": url} if url else {"text": label, "callback_data": data}
+                for label, data, url in row
+            ]
+            for row in item.buttons
+        ]
+    }
 
-    def __init__(self, bot: Bot, paid_broadcast: bool = False) -> None:
+
+class Transport:
+    """Sends one outbox message; Telegram's errors become the sender's outcomes.
+
+    With `api` (bot/bot_api.py) text messages go straight to the Bot API; pictures,
+    files and every message without `api` go through PTB's Bot. Both ways sort
+    Telegram's answers the same: 429 waits, 403 and "chat not found" block, another
+    400 is refused, everything else (5xx, timeouts, dropped connections) is retried.
+    """
+
+    def __init__(self, bot: Bot, paid_broadcast: bool = False, api: BotApi | None = None) -> None:
         self.bot = bot
         self.paid_broadcast = paid_broadcast
+        self.api = api
 
     async def __call__(self, item: Outgoing, reminder: bool) -> int | None:
+        if self.api is not None and item.kind == "text":
+            return await self._send_api(self.api, item, reminder)
         try:
             return await self._send(item, reminder)
         except RetryAfter as exc:
@@ -192,6 +218,30 @@ class Transport:
             raise RetryLater(f"{type(exc).__name__}: {exc.message}") from exc
         except TelegramError as exc:
             raise RetryLater(f"{type(exc).__name__}: {exc.message}") from exc
+
+    async def _send_api(self, api: BotApi, item: Outgoing, reminder: bool) -> int | None:
+        params: dict[str, Any] = {"chat_id": item.chat_id, "text": item.text}
+        markup = _markup_json(item)
+        if markup is not None:
+            params["reply_markup"] = markup
+        if reminder and self.paid_broadcast:
+            params["allow_paid_broadcast"] = True
+        try:
+            result = await api.call("sendMessage", params)
+        except ApiError as exc:
+            if exc.status == 429:
+                raise RetryLater("429", after=exc.retry_after or 1.0) from exc
+            if exc.status == 403:
+                raise Blocked(exc.description) from exc
+            if exc.status == 400:
+                if "chat not found" in exc.description.lower():
+                    raise Blocked(exc.description) from exc
+                raise Rejected(exc.description) from exc
+            raise RetryLater(f"HTTP {exc.status}: {exc.description}") from exc
+        except ApiUnreachable as exc:
+            raise RetryLater(f"unreachable: {exc}") from exc
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        return message_id if isinstance(message_id, int) else None
 
     async def _send(self, item: Outgoing, reminder: bool) -> int | None:
         markup = _markup(item)
@@ -217,8 +267,14 @@ class Transport:
         return message.message_id
 
 
-def build_runtime(engine: Engine, bot: Bot, worker_id: str | None = None) -> Runtime:
-    """The one place where the Telegram adapter is wired to the runtime (tests reuse it)."""
+def build_runtime(
+    engine: Engine, bot: Bot, worker_id: str | None = None, api: BotApi | None = None
+) -> Runtime:
+    """The one place where the Telegram adapter is wired to the runtime (tests reuse it).
+
+    `api` sends text messages past PTB (serve() passes one; tests that fake PTB's
+    request layer leave it out).
+    """
     settings = engine.settings
     paid = settings.paid_broadcast_per_second > 0
     rate = max(settings.messages_per_second, settings.paid_broadcast_per_second)
@@ -226,7 +282,7 @@ def build_runtime(engine: Engine, bot: Bot, worker_id: str | None = None) -> Run
         engine,
         bot,
         lambda stored, update: adapt(bot, stored, update),
-        Transport(bot, paid),
+        Transport(bot, paid, api),
         rate=rate,
         worker_id=worker_id,
     )
@@ -277,7 +333,9 @@ async def serve(settings: Settings, engine: Engine, bot: Bot) -> None:
             await bot.set_my_commands(commands)
         except TelegramError as exc:
             log.warning("could not set the command menu: %s", exc)
-        runtime = build_runtime(engine, bot)
+        assert settings.telegram_bot_token is not None  # make_bot refused a Bot without one
+        api = BotApi(settings.telegram_base_url, settings.telegram_bot_token.get_secret_value())
+        runtime = build_runtime(engine, bot, api=api)
         runtime.start()
         await runtime.recover()
         if settings.webhook_url:
@@ -296,6 +354,7 @@ async def serve(settings: Settings, engine: Engine, bot: Bot) -> None:
             pass
         finally:
             await runtime.stop()
+            await api.close()
         log.info("Application stopped")
 
 
