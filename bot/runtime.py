@@ -97,6 +97,8 @@ class Runtime:
         self._loops: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
         self._idle.set()
+        self._done_rows: list[tuple[int, asyncio.Future[None]]] = []
+        self._deleting = False
 
     # ------------------------------------------------------------ updates in
 
@@ -173,8 +175,42 @@ class Runtime:
     # ------------------------------------------------------------ outbox hooks
 
     async def _row_done(self, item: outbox.Outgoing) -> None:
-        if item.row_id is not None:
-            await asyncio.to_thread(outbox.done, self.engine.db, item.row_id)
+        """The sender's on_done: returns once the row's deletion has committed.
+
+        Group commit: the rows of messages accepted while a deletion is committing wait
+        and go together in the next one (one transaction, not one per message).
+        """
+        if item.row_id is None:
+            return
+        recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._done_rows.append((item.row_id, recorded))
+        if not self._deleting:
+            self._deleting = True
+            self._spawn(self._delete_done())
+        await recorded
+
+    async def _delete_done(self) -> None:
+        batch: list[tuple[int, asyncio.Future[None]]] = []
+        try:
+            while self._done_rows:
+                batch, self._done_rows = self._done_rows, []
+                try:
+                    await asyncio.to_thread(
+                        outbox.done_many, self.engine.db, [row_id for row_id, _ in batch]
+                    )
+                except Exception as exc:
+                    for _, recorded in batch:
+                        recorded.set_exception(exc)
+                else:
+                    for _, recorded in batch:
+                        recorded.set_result(None)
+                batch = []
+        finally:
+            self._deleting = False
+            for _, recorded in [*batch, *self._done_rows]:  # cancelled (stop): not recorded
+                if not recorded.done():
+                    recorded.cancel()
+            self._done_rows = []
 
     async def _row_blocked(self, item: outbox.Outgoing) -> None:
         await asyncio.to_thread(outbox.drop_chat, self.engine.db, item.chat_id)
