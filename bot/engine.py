@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -233,17 +234,12 @@ class Engine:
         # a mention in a group must not send the user's health prompts to that group.
         private = msg.chat_id == msg.user_id
         # The last time the user wrote (a guest is forgotten that long after,
-        # forget_guests), and writing again makes a blocked user active: one UPDATE ...
-        # RETURNING that also loads the row, clean, so the turn's first autoflush has
-        # nothing of the user's to write (a flush costs more than the statement).
+        # forget_guests), and writing again makes a blocked user active: a Core UPDATE
+        # before the row is loaded, so the loaded user is clean and the turn's first
+        # autoflush has nothing of the user's to write (an ORM flush costs more).
         now = self.clock()
-        user = s.scalars(
-            update(User)
-            .where(User.id == msg.user_id)
-            .values(updated_at=now, active=True)
-            .returning(User)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        ).first()
+        s.connection().execute(_TOUCH_USER, {"uid": msg.user_id, "now": now})
+        user = s.get(User, msg.user_id)
         if user is None:
             user = User(
                 id=msg.user_id,
@@ -256,6 +252,14 @@ class Engine:
         if private and user.chat_id != msg.chat_id:
             user.chat_id = msg.chat_id
         return user
+
+
+_USERS = cast(Table, User.__table__)
+_TOUCH_USER = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("uid"))
+    .values(updated_at=bindparam("now"), active=True)
+)
 
 
 def build_engine(settings: Settings, db: Database | None = None) -> Engine:
