@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -288,6 +289,20 @@ def build_runtime(
     )
 
 
+def direct_api(settings: Settings) -> BotApi | None:
+    """The sender's own Bot API client, or None behind an HTTP proxy: PTB's httpx honours
+    the *_PROXY environment variables, BotApi only connects directly."""
+    if settings.telegram_bot_token is None:
+        return None
+    proxies = urllib.request.getproxies()
+    host = urlsplit(settings.telegram_base_url).hostname or ""
+    scheme = urlsplit(settings.telegram_base_url).scheme
+    if (scheme in proxies or "all" in proxies) and not urllib.request.proxy_bypass(host):
+        log.info("an HTTP proxy is configured: messages go through PTB's client")
+        return None
+    return BotApi(settings.telegram_base_url, settings.telegram_bot_token.get_secret_value())
+
+
 def make_bot(settings: Settings, request: BaseRequest | None = None) -> Bot:
     """The Bot with a connection pool for concurrent sends and its own long-poll client."""
     if settings.telegram_bot_token is None:
@@ -333,8 +348,7 @@ async def serve(settings: Settings, engine: Engine, bot: Bot) -> None:
             await bot.set_my_commands(commands)
         except TelegramError as exc:
             log.warning("could not set the command menu: %s", exc)
-        assert settings.telegram_bot_token is not None  # make_bot refused a Bot without one
-        api = BotApi(settings.telegram_base_url, settings.telegram_bot_token.get_secret_value())
+        api = direct_api(settings)
         runtime = build_runtime(engine, bot, api=api)
         runtime.start()
         await runtime.recover()
@@ -354,7 +368,8 @@ async def serve(settings: Settings, engine: Engine, bot: Bot) -> None:
             pass
         finally:
             await runtime.stop()
-            await api.close()
+            if api is not None:
+                await api.close()
         log.info("Application stopped")
 
 

@@ -211,3 +211,16 @@ async def test_the_transport_sorts_answers_into_the_senders_outcomes(
         assert caught.value.after == (4.0 if is_429 else None)
     if isinstance(caught.value, Rejected):
         assert "message text is empty" in str(caught.value)  # the reason is logged
+
+
+def test_behind_a_proxy_the_sender_stays_with_ptb(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import Settings
+    from bot.telegram_app import direct_api
+
+    settings = Settings(_env_file=None, telegram_bot_token=TOKEN)  # type: ignore[call-arg]
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy",
+                 "ALL_PROXY", "no_proxy", "NO_PROXY"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(direct_api(settings), BotApi)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert direct_api(settings) is None
