@@ -2,8 +2,9 @@
 
 Each sendMessage through PTB's request layer (httpx, httpcore, anyio) costs 1-3 ms of
 CPU on this machine, as much as the turn that produced it; asyncio's own streams do the
-same exchange for about 0.1 ms. So the sender's text messages go through `BotApi`, and
-everything else (getUpdates, uploads, callback answers, start-up calls) stays with PTB.
+same exchange for about 0.1 ms. So the sender's text messages and polling's getUpdates
+(whose updates are stored as Telegram sent them, not parsed into PTB objects and back)
+go through `BotApi`; uploads, callback answers and start-up calls stay with PTB.
 
 One request is one `call()`: the parameters as a JSON body, the answer's `result` back.
 Telegram's refusals become `ApiError` (its error_code, description and retry_after); a
@@ -22,7 +23,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-POOL = 32  # connections kept open (the sender has at most 16 messages in flight)
+POOL = 32  # connections kept open (the sender has at most 16 messages in flight, plus polling)
 TIMEOUT = 10.0  # seconds for one whole request: connect, send, Telegram's answer
 # A kept-alive connection idle this long is closed instead of reused: servers drop idle
 # connections after a while, and a request written into a dropped one fails.
@@ -43,6 +44,10 @@ class ApiError(Exception):
 
 class ApiUnreachable(Exception):
     """No usable answer: connection refused or dropped, a timeout, a malformed answer."""
+
+
+class ApiTimeout(ApiUnreachable):
+    """No answer within the call's timeout (Telegram may still have acted on it)."""
 
 
 class _Connection:
@@ -84,15 +89,17 @@ class BotApi:
         self._idle: list[_Connection] = []
         self._closed = False
 
-    async def call(self, method: str, params: dict[str, Any]) -> Any:
-        """One Bot API call; returns its `result`. Raises ApiError or ApiUnreachable."""
+    async def call(self, method: str, params: dict[str, Any], within: float | None = None) -> Any:
+        """One Bot API call; returns its `result`. Raises ApiError or ApiUnreachable
+        (ApiTimeout after `within` seconds, by default the client's timeout)."""
         body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
         head = self._head.format(path=self._path + method, length=len(body)).encode("latin-1")
+        limit = self._timeout if within is None else within
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(limit):
                 status, data = await self._exchange(head + body)
         except TimeoutError as exc:
-            raise ApiUnreachable(f"no answer within {self._timeout:.0f} s") from exc
+            raise ApiTimeout(f"no answer within {limit:.0f} s") from exc
         try:
             answer = json.loads(data)
         except ValueError as exc:
@@ -193,4 +200,4 @@ async def _chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readexactly(2)
 
 
-__all__ = ["ApiError", "ApiUnreachable", "BotApi"]
+__all__ = ["ApiError", "ApiTimeout", "ApiUnreachable", "BotApi"]

@@ -111,9 +111,32 @@ def _unsupported_incoming(update: Update) -> Incoming | None:
     return Incoming(user.id, chat.id, "unsupported", media=media)
 
 
+def _private_text(data: dict[str, Any]) -> Incoming | None:
+    """A text message in a private chat, read straight from the update's JSON (most
+    updates are these; building PTB's objects for them cost more than the rest of the
+    adapter). None for anything else, which goes the PTB way."""
+    if len(data) != 2:  # update_id and message, nothing else
+        return None
+    message = data.get("message")
+    if not isinstance(message, dict):
+        return None
+    text, chat, sender = message.get("text"), message.get("chat"), message.get("from")
+    if not (isinstance(text, str) and isinstance(chat, dict) and isinstance(sender, dict)):
+        return None
+    chat_id, user_id, first_name = chat.get("id"), sender.get("id"), sender.get("first_name")
+    if chat.get("type") != ChatType.PRIVATE or not isinstance(chat_id, int):
+        return None
+    if not isinstance(user_id, int) or not isinstance(first_name, str):
+        return None
+    return Incoming.parse_text(user_id, chat_id, text, first_name=first_name)
+
+
 def adapt(bot: Bot, stored: Stored, update: Update | None) -> Work:
     """What one update means for the engine, plus its best-effort Telegram side effects."""
     if update is None:
+        incoming = _private_text(stored.data)
+        if incoming is not None:
+            return Work(incoming)
         update = Update.de_json(stored.data, bot)
     try:
         username: str | None = bot.username
@@ -356,7 +379,7 @@ async def serve(settings: Settings, engine: Engine, bot: Bot) -> None:
             fetch = asyncio.create_task(_webhook(settings, bot, runtime))
         else:
             await bot.delete_webhook()
-            fetch = asyncio.create_task(polling.poll(bot, engine.db, runtime.feed))
+            fetch = asyncio.create_task(polling.poll(bot, engine.db, runtime.feed, api=api))
         log.info("Application started")
         waiter = asyncio.create_task(stopping.wait())
         await asyncio.wait({fetch, waiter}, return_when=asyncio.FIRST_COMPLETED)

@@ -224,3 +224,74 @@ def test_behind_a_proxy_the_sender_stays_with_ptb(monkeypatch: pytest.MonkeyPatc
     assert isinstance(direct_api(settings), BotApi)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     assert direct_api(settings) is None
+
+
+def _update(update_id: int, text: str, chat_type: str = "private") -> dict[str, Any]:
+    chat_id = 42 if chat_type == "private" else -100
+    return {
+        "update_id": update_id,
+        "message": {"message_id": update_id, "date": 0, "text": text,
+                    "chat": {"id": chat_id, "type": chat_type},
+                    "from": {"id": 42, "is_bot": False, "first_name": "Mette"}},
+    }  # fmt: skip
+
+
+async def test_polling_through_the_api_stores_the_json_then_confirms_by_offset(
+    server: Server, api: BotApi, database: Any
+) -> None:
+    from bot import inbox, polling
+
+    batch = [_update(7, "hej"), {"no": "update"}, _update(8, "/start")]
+    fed: list[list[int]] = []
+    done = asyncio.Event()
+
+    def feed(items: Any) -> None:
+        fed.append([stored.update_id for stored, _ in items])
+        done.set()
+
+    def second(params: dict[str, Any]) -> bytes:
+        asyncio.get_running_loop().call_soon(task.cancel)
+        return _ok([])
+
+    server.answers = [lambda p: _ok(batch), second]
+    task = asyncio.create_task(polling.poll(Bot(TOKEN), database, feed, long_poll=1, api=api))
+    await asyncio.wait_for(done.wait(), 10)
+    await asyncio.gather(task, return_exceptions=True)
+    assert fed == [[7, 8]]
+    assert [s.data for s in inbox.pending(database)] == [batch[0], batch[2]]  # as sent
+    first, confirm = (params for _, _, params in server.requests[:2])
+    assert "offset" not in first and first["timeout"] == 1
+    assert confirm["offset"] == 9  # asked only after the batch was stored
+
+
+async def test_polling_ends_on_a_refused_token(server: Server, api: BotApi) -> None:
+    from telegram.error import InvalidToken
+
+    from bot import polling
+
+    server.answers = [lambda p: _refused(401, "Unauthorized")]
+    with pytest.raises(InvalidToken):
+        await polling.poll(Bot(TOKEN), None, lambda items: None, api=api)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _update(1, "hvornår kan jeg løbe igen?"),
+        _update(2, "/start@fake_runner_bot hej"),
+        _update(3, "hej @fake_runner_bot", chat_type="group"),
+        {**_update(4, "x"), "edited_message": _update(4, "y")["message"]},
+        {"update_id": 5, "message": {**_update(5, "z")["message"], "text": None}},
+    ],
+)
+def test_the_json_fast_path_reads_an_update_as_ptb_does(data: dict[str, Any]) -> None:
+    from telegram import Update
+
+    from bot.inbox import Stored, sender_of
+    from bot.telegram_app import adapt
+
+    bot = Bot(TOKEN)
+    stored = Stored(int(data["update_id"]), sender_of(data), data)
+    fast = adapt(bot, stored, None)
+    slow = adapt(bot, stored, Update.de_json(data, bot))
+    assert fast.incoming == slow.incoming
