@@ -16,10 +16,11 @@ Crash windows:
   died (or the request timed out after Telegram had accepted it) before the deletion of
   its row committed. Telegram's sendMessage has no idempotency key, so the next owner
   cannot tell and sends it again. The deletions are group-committed (`done_many()`: the
-  rows of the messages accepted while the last deletion was committing go in the next
-  one), so the window holds the sender's in-flight messages (at most one per chat and
-  `max_in_flight` in all) plus those accepted in the last few milliseconds; it never
-  holds a message twice, and never one of a chat whose later message was recorded.
+  rows of the messages accepted within a few milliseconds, or while the last deletion
+  was committing, go in one transaction, bot/runtime.py), so the window holds the
+  sender's in-flight messages (at most one per chat and `max_in_flight` in all) plus
+  those accepted in the last few milliseconds; it never holds a message twice, and
+  never one of a chat whose later message was recorded.
 """
 
 from __future__ import annotations

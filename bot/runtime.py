@@ -47,6 +47,9 @@ MAINTENANCE_SECONDS = 10.0
 # worker that died (or failed on a dead database): it is handled here.
 STALE_UPDATE = timedelta(seconds=60)
 GUEST_CLEANUP_SECONDS = 3600.0
+# A sent message's row is deleted at most this much later than it could be, so that
+# the deletions of messages sent at about the same time share one transaction.
+DONE_LINGER = 0.005
 STOP_GRACE = 5.0
 
 # (the parsed update, Incoming or None, and what to do after the turn) from a Stored.
@@ -177,8 +180,8 @@ class Runtime:
     async def _row_done(self, item: outbox.Outgoing) -> None:
         """The sender's on_done: returns once the row's deletion has committed.
 
-        Group commit: the rows of messages accepted while a deletion is committing wait
-        and go together in the next one (one transaction, not one per message).
+        Group commit: the rows of messages accepted within DONE_LINGER of each other, or
+        while a deletion is committing, go together in one transaction.
         """
         if item.row_id is None:
             return
@@ -193,6 +196,7 @@ class Runtime:
         batch: list[tuple[int, asyncio.Future[None]]] = []
         try:
             while self._done_rows:
+                await asyncio.sleep(DONE_LINGER)  # let the messages in flight join
                 batch, self._done_rows = self._done_rows, []
                 try:
                     await asyncio.to_thread(

@@ -167,6 +167,7 @@ async def test_the_runtime_group_commits_the_deletions_of_sent_rows(
     # fewer transactions than rows (those accepted while one commits go in the next).
     from telegram import Bot
 
+    from bot import runtime as runtime_module
     from bot.runtime import Runtime, Work
     from tests.engine_helpers import Clock, make_engine
 
@@ -193,6 +194,7 @@ async def test_the_runtime_group_commits_the_deletions_of_sent_rows(
         real(db, ids)
 
     monkeypatch.setattr(outbox, "done_many", counting)
+    monkeypatch.setattr(runtime_module, "DONE_LINGER", 0.0)  # only what commits meanwhile
     runtime = Runtime(engine, Bot("123:ABC"), lambda s, u: Work(None), transport, rate=1000.0,
                       worker_id="w", reminders=False)  # fmt: skip
     runtime.start()
