@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.storage import Database, InboxUpdate, utcnow
@@ -52,6 +52,9 @@ _SENDER_FIELDS = (
     "chat_member",
     "chat_join_request",
 )
+
+
+_TABLE = cast(Table, InboxUpdate.__table__)
 
 
 @dataclass(frozen=True)
@@ -98,15 +101,17 @@ def store(
             for uid, data in sorted(batch.items())
             if uid not in known
         ]
-        for item in new:
-            s.add(
-                InboxUpdate(
-                    update_id=item.update_id,
-                    user_id=item.user_id,
-                    payload=json.dumps(item.data, ensure_ascii=False, separators=(",", ":")),
-                    received_at=when,
-                )
-            )
+        if new:
+            rows = [
+                {
+                    "update_id": item.update_id,
+                    "user_id": item.user_id,
+                    "payload": json.dumps(item.data, ensure_ascii=False, separators=(",", ":")),
+                    "received_at": when,
+                }
+                for item in new
+            ]
+            s.connection().execute(insert(_TABLE), rows)
         s.commit()
     return new
 
@@ -158,7 +163,6 @@ def is_processed(s: Session, update_id: int) -> bool:
     return done is not None
 
 
-_TABLE = cast(Table, InboxUpdate.__table__)
 _CLAIM = (
     update(_TABLE)
     .where(_TABLE.c.update_id == bindparam("uid"), _TABLE.c.processed_at.is_(None))
