@@ -3,7 +3,7 @@
 Everything is driven from outside, as Telegram would: `python -m bot run` as a
 subprocess against the fake Bot API (tests/e2e/fake_telegram.py), configured only by
 environment variables, and users' updates queued in the fake. So the script measures
-whatever delivery the bot has (PTB's Updater today, an inbox tomorrow) unchanged.
+whatever delivery the bot has unchanged.
 
 1. Capacity: N consenting users × M questions queued at once (a fake that does not
    rate-limit); updates/s from the queueing to the last reply, and the bot process's
