@@ -204,10 +204,12 @@ class Runtime:
                     )
                 except Exception as exc:
                     for _, recorded in batch:
-                        recorded.set_exception(exc)
+                        if not recorded.done():  # its sender task may have been cancelled
+                            recorded.set_exception(exc)
                 else:
                     for _, recorded in batch:
-                        recorded.set_result(None)
+                        if not recorded.done():
+                            recorded.set_result(None)
                 batch = []
         finally:
             self._deleting = False

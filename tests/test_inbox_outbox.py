@@ -208,3 +208,35 @@ async def test_the_runtime_group_commits_the_deletions_of_sent_rows(
     assert sum(batches) == 40 and batches[:2] == [1, runtime.sender.max_in_flight - 1]
     with database.session() as s:
         assert list(s.scalars(select(OutboxMessage))) == []
+
+
+async def test_a_cancelled_waiter_does_not_stop_the_deletions_of_the_others(
+    database: Database, warm_cache: Path
+) -> None:
+    import asyncio
+
+    from telegram import Bot
+
+    from bot.runtime import Runtime, Work
+    from tests.engine_helpers import Clock, make_engine
+
+    engine = make_engine(database, warm_cache, Clock())
+    with database.session() as s:
+        first, second = outbox.add(s, 7, 7, [Reply("a"), Reply("b")], "w", utcnow())
+        s.commit()
+
+    async def transport(item: outbox.Outgoing, reminder: bool) -> int:
+        return 1
+
+    runtime = Runtime(engine, Bot("123:ABC"), lambda s, u: Work(None), transport, rate=10.0,
+                      worker_id="w", reminders=False)  # fmt: skip
+    cancelled = asyncio.create_task(runtime._row_done(outbox.outgoing(first)))
+    kept = asyncio.create_task(runtime._row_done(outbox.outgoing(second)))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.wait_for(kept, 10)
+    await asyncio.gather(cancelled, return_exceptions=True)
+    await asyncio.sleep(0.05)
+    with database.session() as s:
+        assert list(s.scalars(select(OutboxMessage))) == []  # both deleted all the same
+    runtime._turns.shutdown()
