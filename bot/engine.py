@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -138,20 +140,18 @@ class Engine:
         loaded = self._loaded
         for attempt in range(1, BUSY_ATTEMPTS + 1):
             try:
-                with self.db.session() as s:
-                    if inbox.is_processed(s, update_id):
+                with self.db.write_lock(), self.db.session() as s:
+                    # First the inbox row's mark: on PostgreSQL it holds the row, so a
+                    # peer with the same update waits here and then skips it.
+                    if not inbox.claim(s, update_id, self.clock()):
+                        s.rollback()
                         return None
                     replies = self._turn(s, msg, loaded) if msg is not None else []
-                    now = self.clock()
                     rows = (
-                        outbox.add(s, msg.chat_id, msg.user_id, replies, worker_id, now)
+                        outbox.add(s, msg.chat_id, msg.user_id, replies, worker_id, self.clock())
                         if msg is not None
                         else []
                     )
-                    if not inbox.claim(s, update_id, now):
-                        s.rollback()
-                        log.info("update %s was handled by a peer meanwhile", update_id)
-                        return None
                     s.commit()
                     self._after_commit(s)
                     return rows
@@ -170,14 +170,14 @@ class Engine:
         self, update_id: int, msg: Incoming | None, worker_id: str, loaded: _Loaded
     ) -> list[OutboxMessage] | None:
         """The turn was rolled back: say so (truthfully) and do not try it again."""
-        with self.db.session() as s:
+        with self.db.write_lock(), self.db.session() as s:
             now = self.clock()
+            if not inbox.claim(s, update_id, now):
+                return None
             rows = []
             if msg is not None:
                 error = [Reply(loaded.kb.text("error"))]
                 rows = outbox.add(s, msg.chat_id, msg.user_id, error, worker_id, now)
-            if not inbox.claim(s, update_id, now):
-                return None
             s.commit()
             return rows
 
@@ -233,22 +233,33 @@ class Engine:
         # Only a private chat (chat id == user id on Telegram) is where reminders may go;
         # a mention in a group must not send the user's health prompts to that group.
         private = msg.chat_id == msg.user_id
+        # The last time the user wrote (a guest is forgotten that long after,
+        # forget_guests), and writing again makes a blocked user active: a Core UPDATE
+        # before the row is loaded, so the loaded user is clean and the turn's first
+        # autoflush has nothing of the user's to write (an ORM flush costs more).
+        now = self.clock()
+        s.connection().execute(_TOUCH_USER, {"uid": msg.user_id, "now": now})
         user = s.get(User, msg.user_id)
         if user is None:
             user = User(
                 id=msg.user_id,
                 chat_id=msg.chat_id if private else None,
                 timezone=self.settings.timezone,
+                updated_at=now,
             )
             s.add(user)
             s.flush()
-        elif not user.active:
-            user.active = True
-        # The last time the user wrote: a guest is forgotten that long after (forget_guests).
-        user.updated_at = self.clock()
         if private and user.chat_id != msg.chat_id:
             user.chat_id = msg.chat_id
         return user
+
+
+_USERS = cast(Table, User.__table__)
+_TOUCH_USER = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("uid"))
+    .values(updated_at=bindparam("now"), active=True)
+)
 
 
 def build_engine(settings: Settings, db: Database | None = None) -> Engine:

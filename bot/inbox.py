@@ -29,9 +29,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.storage import Database, InboxUpdate, utcnow
@@ -52,6 +52,9 @@ _SENDER_FIELDS = (
     "chat_member",
     "chat_join_request",
 )
+
+
+_TABLE = cast(Table, InboxUpdate.__table__)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def store(
     if not batch:
         return []
     when = now or utcnow()
-    with db.session() as s:
+    with db.write_lock(), db.session() as s:
         known = set(
             s.scalars(select(InboxUpdate.update_id).where(InboxUpdate.update_id.in_(batch)))
         )
@@ -98,15 +101,17 @@ def store(
             for uid, data in sorted(batch.items())
             if uid not in known
         ]
-        for item in new:
-            s.add(
-                InboxUpdate(
-                    update_id=item.update_id,
-                    user_id=item.user_id,
-                    payload=json.dumps(item.data, ensure_ascii=False, separators=(",", ":")),
-                    received_at=when,
-                )
-            )
+        if new:
+            rows = [
+                {
+                    "update_id": item.update_id,
+                    "user_id": item.user_id,
+                    "payload": json.dumps(item.data, ensure_ascii=False, separators=(",", ":")),
+                    "received_at": when,
+                }
+                for item in new
+            ]
+            s.connection().execute(insert(_TABLE), rows)
         s.commit()
     return new
 
@@ -158,23 +163,28 @@ def is_processed(s: Session, update_id: int) -> bool:
     return done is not None
 
 
+_CLAIM = (
+    update(_TABLE)
+    .where(_TABLE.c.update_id == bindparam("uid"), _TABLE.c.processed_at.is_(None))
+    .values(processed_at=bindparam("now"), payload=None)
+)
+_EXISTS = select(_TABLE.c.update_id).where(_TABLE.c.update_id == bindparam("uid"))
+
+
 def claim(s: Session, update_id: int, now: datetime) -> bool:
     """Mark the update processed in the caller's transaction; False if a peer already did.
 
-    Called at the end of the turn, just before its commit: on PostgreSQL the UPDATE
-    waits for a peer's transaction on the same row and then sees its mark. A row that
-    is gone (this very turn erased the user, /slet) counts as claimed.
+    The turn's first statement (Engine.handle_update): the mark commits with the turn or
+    not at all, and on PostgreSQL the UPDATE holds the row, so a peer's claim of the same
+    update waits for this transaction and then sees its mark (the peer does not run the
+    turn). A row that is gone (a /slet erased it, or it was never stored) counts as
+    claimed. Core statements: this runs once per update.
     """
-    result = s.execute(
-        update(InboxUpdate)
-        .where(InboxUpdate.update_id == update_id, InboxUpdate.processed_at.is_(None))
-        .values(processed_at=now, payload=None)
-        .execution_options(synchronize_session=False)
-    )
-    if int(result.rowcount or 0) == 1:  # type: ignore[attr-defined]
+    connection = s.connection()
+    result = connection.execute(_CLAIM, {"uid": update_id, "now": now})
+    if int(result.rowcount or 0) == 1:
         return True
-    exists = s.scalar(select(InboxUpdate.update_id).where(InboxUpdate.update_id == update_id))
-    return exists is None
+    return connection.execute(_EXISTS, {"uid": update_id}).first() is None
 
 
 def purge(db: Database, now: datetime, keep: timedelta = KEEP) -> int:

@@ -13,10 +13,14 @@ Crash windows:
 * after the commit, before Telegram accepted a row: the row stays, and the next
   owner sends it;
 * the one window where a message is sent twice: Telegram accepted it and the process
-  died (or the request timed out after Telegram had accepted it) before `done()`
-  committed. Telegram's sendMessage has no idempotency key, so the next owner cannot
-  tell and sends it again. At most the sender's in-flight messages (one per chat) are
-  in that window at any moment.
+  died (or the request timed out after Telegram had accepted it) before the deletion of
+  its row committed. Telegram's sendMessage has no idempotency key, so the next owner
+  cannot tell and sends it again. The deletions are group-committed (`done_many()`: the
+  rows of the messages accepted within a few milliseconds, or while the last deletion
+  was committing, go in one transaction, bot/runtime.py), so the window holds the
+  sender's in-flight messages (at most one per chat and `max_in_flight` in all) plus
+  those accepted in the last few milliseconds; it never holds a message twice, and
+  never one of a chat whose later message was recorded.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.replies import Reply
@@ -118,14 +123,29 @@ def add(
     worker_id: str,
     now: datetime,
 ) -> list[OutboxMessage]:
-    """Write a turn's replies as rows leased to `worker_id`, in the caller's transaction."""
+    """Write a turn's replies as rows leased to `worker_id`, in the caller's transaction.
+
+    One Core INSERT ... RETURNING for all of them (this runs once per turn); the returned
+    objects are not in the session, they carry the new ids for the sender.
+    """
     rows = messages_of(chat_id, user_id, replies)
+    if not rows:
+        return rows
     for r in rows:
         r.claimed_by = worker_id
         r.claimed_until = now + LEASE
-    s.add_all(rows)
-    s.flush()
+        r.created_at = now
+    table = _TABLE
+    values = [{name: getattr(r, name) for name in _COLUMNS} for r in rows]
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    ids = list(s.connection().execute(statement, values).scalars())
+    for r, row_id in zip(rows, ids, strict=True):
+        r.id = row_id
     return rows
+
+
+_COLUMNS = ("chat_id", "user_id", "kind", "text", "buttons", "content", "filename",
+            "claimed_by", "claimed_until", "created_at")  # fmt: skip
 
 
 def outgoing(row: OutboxMessage) -> Outgoing:
@@ -145,11 +165,21 @@ def outgoing(row: OutboxMessage) -> Outgoing:
     )
 
 
+_TABLE = cast(Table, OutboxMessage.__table__)
+_DONE = delete(_TABLE).where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def done(db: Database, row_id: int) -> None:
     """Telegram accepted the message (or refused it for good): the row goes."""
-    with db.session() as s:
-        s.execute(delete(OutboxMessage).where(OutboxMessage.id == row_id))
-        s.commit()
+    done_many(db, [row_id])
+
+
+def done_many(db: Database, row_ids: Sequence[int]) -> None:
+    """The rows of several such messages go in one transaction (the sender's group commit)."""
+    if not row_ids:
+        return
+    with db.write_lock(), db.engine.begin() as connection:
+        connection.execute(_DONE, {"ids": list(row_ids)})
 
 
 def drop_chat(db: Database, chat_id: int) -> int:
@@ -244,6 +274,7 @@ __all__ = [
     "Outgoing",
     "add",
     "done",
+    "done_many",
     "drop_chat",
     "messages_of",
     "outgoing",

@@ -47,6 +47,9 @@ MAINTENANCE_SECONDS = 10.0
 # worker that died (or failed on a dead database): it is handled here.
 STALE_UPDATE = timedelta(seconds=60)
 GUEST_CLEANUP_SECONDS = 3600.0
+# A sent message's row is deleted at most this much later than it could be, so that
+# the deletions of messages sent at about the same time share one transaction.
+DONE_LINGER = 0.005
 STOP_GRACE = 5.0
 
 # (the parsed update, Incoming or None, and what to do after the turn) from a Stored.
@@ -97,6 +100,8 @@ class Runtime:
         self._loops: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
         self._idle.set()
+        self._done_rows: list[tuple[int, asyncio.Future[None]]] = []
+        self._deleting = False
 
     # ------------------------------------------------------------ updates in
 
@@ -173,8 +178,45 @@ class Runtime:
     # ------------------------------------------------------------ outbox hooks
 
     async def _row_done(self, item: outbox.Outgoing) -> None:
-        if item.row_id is not None:
-            await asyncio.to_thread(outbox.done, self.engine.db, item.row_id)
+        """The sender's on_done: returns once the row's deletion has committed.
+
+        Group commit: the rows of messages accepted within DONE_LINGER of each other, or
+        while a deletion is committing, go together in one transaction.
+        """
+        if item.row_id is None:
+            return
+        recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._done_rows.append((item.row_id, recorded))
+        if not self._deleting:
+            self._deleting = True
+            self._spawn(self._delete_done())
+        await recorded
+
+    async def _delete_done(self) -> None:
+        batch: list[tuple[int, asyncio.Future[None]]] = []
+        try:
+            while self._done_rows:
+                await asyncio.sleep(DONE_LINGER)  # let the messages in flight join
+                batch, self._done_rows = self._done_rows, []
+                try:
+                    await asyncio.to_thread(
+                        outbox.done_many, self.engine.db, [row_id for row_id, _ in batch]
+                    )
+                except Exception as exc:
+                    for _, recorded in batch:
+                        if not recorded.done():  # its sender task may have been cancelled
+                            recorded.set_exception(exc)
+                else:
+                    for _, recorded in batch:
+                        if not recorded.done():
+                            recorded.set_result(None)
+                batch = []
+        finally:
+            self._deleting = False
+            for _, recorded in [*batch, *self._done_rows]:  # cancelled (stop): not recorded
+                if not recorded.done():
+                    recorded.cancel()
+            self._done_rows = []
 
     async def _row_blocked(self, item: outbox.Outgoing) -> None:
         await asyncio.to_thread(outbox.drop_chat, self.engine.db, item.chat_id)

@@ -36,6 +36,7 @@ Hook = Callable[[Outgoing], Awaitable[None]]
 
 MAX_BACKOFF = 30.0
 FIRST_BACKOFF = 0.5
+SWEEP_SECONDS = 1.0
 
 
 class SendError(Exception):
@@ -112,6 +113,11 @@ class Sender:
         self.clock = clock
         self.sleep = sleep
         self._chats: dict[int, _Chat] = {}
+        # The chats with queued replies (a pick looks at these only) and how many replies
+        # are queued in all: a pick and `pending()` cost O(waiting chats), not O(chats).
+        self._waiting: dict[int, _Chat] = {}
+        self._replies = 0
+        self._swept = 0.0
         self._reminders: deque[_Job] = deque()
         self._queued_rows: set[int] = set()
         self._next_slot = 0.0
@@ -132,7 +138,10 @@ class Sender:
                 if item.row_id in self._queued_rows:
                     continue  # a taken-over row this process already holds
                 self._queued_rows.add(item.row_id)
-            queue = self._chat(item.chat_id).replies
+            chat = self._chat(item.chat_id)
+            queue = chat.replies
+            self._waiting[item.chat_id] = chat
+            self._replies += 1
             job = _Job(item, reminder=False)
             if item.row_id is not None and queue and (queue[-1].item.row_id or 0) > item.row_id:
                 # A row taken over from a dead worker is older than what is queued.
@@ -154,7 +163,7 @@ class Sender:
         return await future
 
     def pending(self) -> int:
-        return sum(len(c.replies) for c in self._chats.values()) + len(self._reminders)
+        return self._replies + len(self._reminders)
 
     async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 - a bounded shutdown wait
         """Wait until nothing is queued or in flight (True), or `timeout` passes (False)."""
@@ -246,13 +255,15 @@ class Sender:
     def _pick(self, now: float) -> tuple[_Job | None, float | None]:
         """The next job to send (a reply before any reminder), or how long to wait."""
         soonest: float | None = None
-        for chat_id, chat in list(self._chats.items()):
+        if now - self._swept >= SWEEP_SECONDS:
+            self._sweep(now)
+        for chat_id, chat in list(self._waiting.items()):
             if not chat.replies:
-                if not chat.busy and chat.allowance >= self.chat_burst:
-                    del self._chats[chat_id]  # idle and full: forget it
+                del self._waiting[chat_id]
                 continue
             wait = self._ready_in(chat, now)
             if wait == 0:
+                self._replies -= 1
                 return self._take(chat, chat.replies.popleft(), now), None
             if wait != float("inf"):
                 soonest = wait if soonest is None else min(soonest, wait)
@@ -267,6 +278,14 @@ class Sender:
             if wait != float("inf"):
                 soonest = wait if soonest is None else min(soonest, wait)
         return None, soonest
+
+    def _sweep(self, now: float) -> None:
+        """Forget the chats that are idle with a full bucket (at most once a SWEEP_SECONDS)."""
+        self._swept = now
+        for chat_id, chat in list(self._chats.items()):
+            if not chat.replies and not chat.busy and self._allowance(chat, now) >= self.chat_burst:
+                del self._chats[chat_id]
+                self._waiting.pop(chat_id, None)
 
     def _take(self, chat: _Chat, job: _Job, now: float) -> _Job:
         chat.busy = True
@@ -318,6 +337,8 @@ class Sender:
             self._reminders.appendleft(job)
         else:
             chat.replies.appendleft(job)
+            self._waiting[job.item.chat_id] = chat
+            self._replies += 1
         self._changed()
 
     async def _blocked(self, job: _Job, exc: Blocked) -> None:
@@ -330,6 +351,7 @@ class Sender:
             for dropped in chat.replies:
                 if dropped.item.row_id is not None:
                     self._queued_rows.discard(dropped.item.row_id)
+            self._replies -= len(chat.replies)
             chat.replies.clear()
         self._forget(job)
         if self.on_blocked is not None:

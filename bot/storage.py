@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -340,6 +342,14 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
+# Connections kept open: the turn threads, the threads of asyncio.to_thread (the
+# sender's bookkeeping, polling's inbox, reminders) and the reminder loop use the
+# database at once. With SQLAlchemy's default of 5 the others were opened and closed
+# again for every transaction (a new SQLite connection runs the pragmas, a PostgreSQL
+# one a TCP connect and login).
+_POOL: dict[str, Any] = {"pool_size": 16, "max_overflow": 16}
+
+
 class Database:
     """One engine and session factory for one database URL."""
 
@@ -350,10 +360,15 @@ class Database:
             if path is not None:
                 make_private_folder(path)
             # hide_parameters: an error's message must not carry a note's text to the log
-            self.engine: Engine = create_engine(self.url, hide_parameters=True)
+            pool = _POOL if path is not None else {}  # in memory: one connection per thread
+            self.engine: Engine = create_engine(self.url, hide_parameters=True, **pool)
             event.listen(self.engine, "connect", sqlite_connect_listener(path))
+            self._write_lock: threading.RLock | None = threading.RLock()
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True, hide_parameters=True)
+            self.engine = create_engine(
+                self.url, pool_pre_ping=True, hide_parameters=True, **_POOL
+            )
+            self._write_lock = None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -367,6 +382,18 @@ class Database:
 
     def session(self) -> Session:
         return self._sessions()
+
+    def write_lock(self) -> AbstractContextManager[object]:
+        """Held around this process's busy write transactions (a turn, storing updates,
+        recording sent messages).
+
+        SQLite has one writer at a time, and a connection waiting for the write lock
+        (busy_timeout) polls with sleeps of up to 100 ms, so threads of one process that
+        write side by side stall each other far longer than their transactions last. On
+        SQLite they queue on this lock instead, and a released lock wakes the next at
+        once; another process still meets busy_timeout. PostgreSQL locks rows: no-op.
+        """
+        return self._write_lock if self._write_lock is not None else nullcontext()
 
     def alembic_config(self) -> Any:
         """Alembic config for the packaged migrations; env.py takes our connection from it."""

@@ -13,7 +13,9 @@ import argparse
 import asyncio
 import logging
 import signal
+import urllib.request
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import (
@@ -39,6 +41,7 @@ from telegram.error import (
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot import polling, protocol
+from bot.bot_api import ApiError, ApiUnreachable, BotApi
 from bot.engine import Engine, build_engine
 from bot.inbox import Stored
 from bot.knowledge import KnowledgeError
@@ -108,9 +111,32 @@ def _unsupported_incoming(update: Update) -> Incoming | None:
     return Incoming(user.id, chat.id, "unsupported", media=media)
 
 
+def _private_text(data: dict[str, Any]) -> Incoming | None:
+    """A text message in a private chat, read straight from the update's JSON (most
+    updates are these; building PTB's objects for them cost more than the rest of the
+    adapter). None for anything else, which goes the PTB way."""
+    if len(data) != 2:  # update_id and message, nothing else
+        return None
+    message = data.get("message")
+    if not isinstance(message, dict):
+        return None
+    text, chat, sender = message.get("text"), message.get("chat"), message.get("from")
+    if not (isinstance(text, str) and isinstance(chat, dict) and isinstance(sender, dict)):
+        return None
+    chat_id, user_id, first_name = chat.get("id"), sender.get("id"), sender.get("first_name")
+    if chat.get("type") != ChatType.PRIVATE or not isinstance(chat_id, int):
+        return None
+    if not isinstance(user_id, int) or not isinstance(first_name, str):
+        return None
+    return Incoming.parse_text(user_id, chat_id, text, first_name=first_name)
+
+
 def adapt(bot: Bot, stored: Stored, update: Update | None) -> Work:
     """What one update means for the engine, plus its best-effort Telegram side effects."""
     if update is None:
+        incoming = _private_text(stored.data)
+        if incoming is not None:
+            return Work(incoming)
         update = Update.de_json(stored.data, bot)
     try:
         username: str | None = bot.username
@@ -170,14 +196,38 @@ def _seconds(delay: object) -> float:
     return float(total()) if callable(total) else float(delay)  # type: ignore[arg-type]
 
 
-class Transport:
-    """Sends one outbox message; Telegram's errors become the sender's outcomes."""
+def _markup_json(item: Outgoing) -> dict[str, Any] | None:
+    """The inline keyboard as the Bot API's JSON (what `_markup` is in PTB's objects)."""
+    if not item.buttons:
+        return None
+    return {
+        "inline_keyboard": [
+            [
+                {"text": label, "url": url} if url else {"text": label, "callback_data": data}
+                for label, data, url in row
+            ]
+            for row in item.buttons
+        ]
+    }
 
-    def __init__(self, bot: Bot, paid_broadcast: bool = False) -> None:
+
+class Transport:
+    """Sends one outbox message; Telegram's errors become the sender's outcomes.
+
+    With `api` (bot/bot_api.py) text messages go straight to the Bot API; pictures,
+    files and every message without `api` go through PTB's Bot. Both ways sort
+    Telegram's answers the same: 429 waits, 403 and "chat not found" block, another
+    400 is refused, everything else (5xx, timeouts, dropped connections) is retried.
+    """
+
+    def __init__(self, bot: Bot, paid_broadcast: bool = False, api: BotApi | None = None) -> None:
         self.bot = bot
         self.paid_broadcast = paid_broadcast
+        self.api = api
 
     async def __call__(self, item: Outgoing, reminder: bool) -> int | None:
+        if self.api is not None and item.kind == "text":
+            return await self._send_api(self.api, item, reminder)
         try:
             return await self._send(item, reminder)
         except RetryAfter as exc:
@@ -192,6 +242,30 @@ class Transport:
             raise RetryLater(f"{type(exc).__name__}: {exc.message}") from exc
         except TelegramError as exc:
             raise RetryLater(f"{type(exc).__name__}: {exc.message}") from exc
+
+    async def _send_api(self, api: BotApi, item: Outgoing, reminder: bool) -> int | None:
+        params: dict[str, Any] = {"chat_id": item.chat_id, "text": item.text}
+        markup = _markup_json(item)
+        if markup is not None:
+            params["reply_markup"] = markup
+        if reminder and self.paid_broadcast:
+            params["allow_paid_broadcast"] = True
+        try:
+            result = await api.call("sendMessage", params)
+        except ApiError as exc:
+            if exc.status == 429:
+                raise RetryLater("429", after=exc.retry_after or 1.0) from exc
+            if exc.status == 403:
+                raise Blocked(exc.description) from exc
+            if exc.status == 400:
+                if "chat not found" in exc.description.lower():
+                    raise Blocked(exc.description) from exc
+                raise Rejected(exc.description) from exc
+            raise RetryLater(f"HTTP {exc.status}: {exc.description}") from exc
+        except ApiUnreachable as exc:
+            raise RetryLater(f"unreachable: {exc}") from exc
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        return message_id if isinstance(message_id, int) else None
 
     async def _send(self, item: Outgoing, reminder: bool) -> int | None:
         markup = _markup(item)
@@ -217,8 +291,14 @@ class Transport:
         return message.message_id
 
 
-def build_runtime(engine: Engine, bot: Bot, worker_id: str | None = None) -> Runtime:
-    """The one place where the Telegram adapter is wired to the runtime (tests reuse it)."""
+def build_runtime(
+    engine: Engine, bot: Bot, worker_id: str | None = None, api: BotApi | None = None
+) -> Runtime:
+    """The one place where the Telegram adapter is wired to the runtime (tests reuse it).
+
+    `api` sends text messages past PTB (serve() passes one; tests that fake PTB's
+    request layer leave it out).
+    """
     settings = engine.settings
     paid = settings.paid_broadcast_per_second > 0
     rate = max(settings.messages_per_second, settings.paid_broadcast_per_second)
@@ -226,10 +306,24 @@ def build_runtime(engine: Engine, bot: Bot, worker_id: str | None = None) -> Run
         engine,
         bot,
         lambda stored, update: adapt(bot, stored, update),
-        Transport(bot, paid),
+        Transport(bot, paid, api),
         rate=rate,
         worker_id=worker_id,
     )
+
+
+def direct_api(settings: Settings) -> BotApi | None:
+    """The sender's own Bot API client, or None behind an HTTP proxy: PTB's httpx honours
+    the *_PROXY environment variables, BotApi only connects directly."""
+    if settings.telegram_bot_token is None:
+        return None
+    proxies = urllib.request.getproxies()
+    host = urlsplit(settings.telegram_base_url).hostname or ""
+    scheme = urlsplit(settings.telegram_base_url).scheme
+    if (scheme in proxies or "all" in proxies) and not urllib.request.proxy_bypass(host):
+        log.info("an HTTP proxy is configured: messages go through PTB's client")
+        return None
+    return BotApi(settings.telegram_base_url, settings.telegram_bot_token.get_secret_value())
 
 
 def make_bot(settings: Settings, request: BaseRequest | None = None) -> Bot:
@@ -277,14 +371,15 @@ async def serve(settings: Settings, engine: Engine, bot: Bot) -> None:
             await bot.set_my_commands(commands)
         except TelegramError as exc:
             log.warning("could not set the command menu: %s", exc)
-        runtime = build_runtime(engine, bot)
+        api = direct_api(settings)
+        runtime = build_runtime(engine, bot, api=api)
         runtime.start()
         await runtime.recover()
         if settings.webhook_url:
             fetch = asyncio.create_task(_webhook(settings, bot, runtime))
         else:
             await bot.delete_webhook()
-            fetch = asyncio.create_task(polling.poll(bot, engine.db, runtime.feed))
+            fetch = asyncio.create_task(polling.poll(bot, engine.db, runtime.feed, api=api))
         log.info("Application started")
         waiter = asyncio.create_task(stopping.wait())
         await asyncio.wait({fetch, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -296,6 +391,8 @@ async def serve(settings: Settings, engine: Engine, bot: Bot) -> None:
             pass
         finally:
             await runtime.stop()
+            if api is not None:
+                await api.close()
         log.info("Application stopped")
 
 

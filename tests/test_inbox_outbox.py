@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -145,3 +147,96 @@ def test_a_blocked_chat_loses_all_its_rows(database: Database) -> None:
     assert outbox.drop_chat(database, 7) == 2
     with database.session() as s:
         assert [r.text for r in s.scalars(select(OutboxMessage))] == ["c"]
+
+
+def test_done_many_deletes_exactly_the_given_rows(database: Database) -> None:
+    with database.session() as s:
+        rows = outbox.add(s, 7, 7, [Reply("a"), Reply("b"), Reply("c")], "w", utcnow())
+        s.commit()
+    assert [r.id for r in rows] == sorted(r.id for r in rows)  # ids in the replies' order
+    outbox.done_many(database, [rows[0].id, rows[2].id])
+    outbox.done_many(database, [])
+    with database.session() as s:
+        assert [r.text for r in s.scalars(select(OutboxMessage))] == ["b"]
+
+
+async def test_the_runtime_group_commits_the_deletions_of_sent_rows(
+    database: Database, warm_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 40 rows accepted at about the same time: every row is deleted once it is sent, in
+    # fewer transactions than rows (those accepted while one commits go in the next).
+    from telegram import Bot
+
+    from bot import runtime as runtime_module
+    from bot.runtime import Runtime, Work
+    from tests.engine_helpers import Clock, make_engine
+
+    engine = make_engine(database, warm_cache, Clock())
+    with database.session() as s:
+        now = utcnow()
+        rows = [r for c in range(1, 41) for r in outbox.add(s, c, c, [Reply("x")], "w", now)]
+        s.commit()
+    sent: list[int] = []
+
+    async def transport(item: outbox.Outgoing, reminder: bool) -> int:
+        sent.append(item.chat_id)
+        return len(sent)
+
+    batches: list[int] = []
+    real = outbox.done_many
+
+    def counting(db: Database, ids: list[int]) -> None:
+        batches.append(len(ids))
+        if len(batches) == 1:  # the first deletion commits slowly: the sender fills up
+            deadline = time.monotonic() + 10
+            while len(sent) < runtime.sender.max_in_flight and time.monotonic() < deadline:
+                time.sleep(0.01)
+        real(db, ids)
+
+    monkeypatch.setattr(outbox, "done_many", counting)
+    monkeypatch.setattr(runtime_module, "DONE_LINGER", 0.0)  # only what commits meanwhile
+    runtime = Runtime(engine, Bot("123:ABC"), lambda s, u: Work(None), transport, rate=1000.0,
+                      worker_id="w", reminders=False)  # fmt: skip
+    runtime.start()
+    try:
+        runtime.sender.submit([outbox.outgoing(r) for r in rows])
+        assert await runtime.idle(30.0)
+    finally:
+        await runtime.stop(grace=1.0)
+    assert sorted(sent) == list(range(1, 41))
+    # The messages accepted while the first deletion committed went in one transaction.
+    assert sum(batches) == 40 and batches[:2] == [1, runtime.sender.max_in_flight - 1]
+    with database.session() as s:
+        assert list(s.scalars(select(OutboxMessage))) == []
+
+
+async def test_a_cancelled_waiter_does_not_stop_the_deletions_of_the_others(
+    database: Database, warm_cache: Path
+) -> None:
+    import asyncio
+
+    from telegram import Bot
+
+    from bot.runtime import Runtime, Work
+    from tests.engine_helpers import Clock, make_engine
+
+    engine = make_engine(database, warm_cache, Clock())
+    with database.session() as s:
+        first, second = outbox.add(s, 7, 7, [Reply("a"), Reply("b")], "w", utcnow())
+        s.commit()
+
+    async def transport(item: outbox.Outgoing, reminder: bool) -> int:
+        return 1
+
+    runtime = Runtime(engine, Bot("123:ABC"), lambda s, u: Work(None), transport, rate=10.0,
+                      worker_id="w", reminders=False)  # fmt: skip
+    cancelled = asyncio.create_task(runtime._row_done(outbox.outgoing(first)))
+    kept = asyncio.create_task(runtime._row_done(outbox.outgoing(second)))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.wait_for(kept, 10)
+    await asyncio.gather(cancelled, return_exceptions=True)
+    await asyncio.sleep(0.05)
+    with database.session() as s:
+        assert list(s.scalars(select(OutboxMessage))) == []  # both deleted all the same
+    runtime._turns.shutdown()

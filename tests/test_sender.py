@@ -235,3 +235,24 @@ async def test_a_taken_over_older_row_goes_before_newer_ones_and_none_twice(
 def test_backoff_grows_and_is_capped() -> None:
     assert [backoff(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
     assert backoff(50) == 30.0
+
+
+async def test_pending_counts_queued_messages_through_retries_and_a_block(
+    vt: VirtualTime, transport: FakeTransport
+) -> None:
+    transport.faults["retried"] = [RetryLater("502")]
+    transport.faults["blocked"] = [Blocked("Forbidden")]
+    sender = _sender(vt, transport, rate=1000.0)
+    sender.submit([_item(1, "retried", row=1), _item(1, "a", row=2)])
+    sender.submit([_item(2, "blocked", row=3), _item(2, "dropped", row=4)])
+    sender.submit([_item(3, "b", row=5)])
+    assert sender.pending() == 5
+    await _run(sender, lambda: len(transport.sent) == 3)
+    assert sorted(text for _, _, text in transport.sent) == ["a", "b", "retried"]
+    assert sender.pending() == 0  # "dropped" went with its blocked chat
+    assert await sender.drain(0.1)
+    # A chat long idle with a full bucket is forgotten; a new message to it still goes.
+    vt.now += 60
+    sender.submit([_item(1, "later", row=6)])
+    await _run(sender, lambda: len(transport.sent) == 4)
+    assert list(sender._chats) == [1]
