@@ -15,9 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -237,9 +236,13 @@ class Engine:
         # forget_guests), and writing again makes a blocked user active: a Core UPDATE
         # before the row is loaded, so the loaded user is clean and the turn's first
         # autoflush has nothing of the user's to write (an ORM flush costs more).
+        # One round-trip: the UPDATE returns the row, which the ORM loads as the user.
         now = self.clock()
-        s.connection().execute(_TOUCH_USER, {"uid": msg.user_id, "now": now})
-        user = s.get(User, msg.user_id)
+        user = s.scalars(
+            _TOUCH_USER,
+            {"uid": msg.user_id, "now": now},
+            execution_options=_TOUCH_OPTIONS,
+        ).first()
         if user is None:
             user = User(
                 id=msg.user_id,
@@ -254,12 +257,14 @@ class Engine:
         return user
 
 
-_USERS = cast(Table, User.__table__)
 _TOUCH_USER = (
-    update(_USERS)
-    .where(_USERS.c.id == bindparam("uid"))
+    update(User)
+    .where(User.id == bindparam("uid"))
     .values(updated_at=bindparam("now"), active=True)
+    .returning(User)
 )
+# The session holds no user yet (a turn's first statement): nothing to synchronize.
+_TOUCH_OPTIONS = {"synchronize_session": False}
 
 
 def build_engine(settings: Settings, db: Database | None = None) -> Engine:

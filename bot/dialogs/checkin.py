@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from bot import checkin as ci
 from bot import protocol, reminders
@@ -27,9 +27,29 @@ KEY_MODULUS = 16**8
 
 
 def open_checkin(turn: Turn) -> Checkin | None:
-    return turn.s.scalars(
+    """The user's open check-in, looked up once per turn.
+
+    The row seen earlier in the turn is trusted while it is still open and loaded (not
+    deleted, not expired by an erasure); "none open" is trusted until `begin` opens one.
+    Anything else asks the database again.
+    """
+    if turn.checkin_known:
+        seen = turn.checkin_seen
+        if seen is None:
+            return None
+        state = inspect(seen)
+        loaded = not (state.deleted or state.detached or state.expired_attributes)
+        if loaded and seen.status == "open":
+            return seen
+    row = turn.s.scalars(
         select(Checkin).where(Checkin.user_id == turn.user.id, Checkin.status == "open")
     ).first()
+    _seen(turn, row)
+    return row
+
+
+def _seen(turn: Turn, row: Checkin | None) -> None:
+    turn.checkin_known, turn.checkin_seen = True, row
 
 
 def prompt_id(row: Checkin) -> str:
@@ -108,6 +128,7 @@ def begin(turn: Turn, _args: str = "", *, replace: bool = False) -> list[Reply]:
     )
     turn.s.add(row)
     turn.s.flush()
+    _seen(turn, row)
     return [ci.prompt(turn.kb, _draft(row))]
 
 

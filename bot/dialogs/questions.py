@@ -31,6 +31,8 @@ def answer(turn: Turn, text: str, decision: Decision) -> list[Reply]:
         score=float(decision.score),
     )
     turn.s.add(question)
+    if decision.entry_id is None and turn.user.consent:
+        return [Reply(rendered.text, buttons)]  # no id needed now: inserted at the commit
     turn.s.flush()
     if not turn.user.consent:
         turn.guests.questions.setdefault(turn.user.id, set()).add(question.id)

@@ -19,7 +19,7 @@ from bot.checkin import fold as fold_text
 from bot.knowledge import Knowledge
 from bot.replies import Incoming, Reply
 from bot.settings import Settings
-from bot.storage import User
+from bot.storage import Checkin, User
 
 if TYPE_CHECKING:
     from bot.matching import Matcher
@@ -69,6 +69,10 @@ class Turn:
     bot_username: str | None = None
     # Set when a handler opens a prompt in this turn (the router then asks nothing again).
     opened: bool = False
+    # The open check-in as looked up in this turn (bot/dialogs/checkin.open_checkin, which
+    # keeps it current), so a turn asks the database once instead of at every decision.
+    checkin_known: bool = field(default=False, repr=False)
+    checkin_seen: Checkin | None = field(default=None, repr=False)
 
     @property
     def tz(self) -> ZoneInfo:
