@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ from bot.matching import Matcher
 from bot.references import load_checked
 from bot.replies import Incoming, Reply
 from bot.settings import Settings
-from bot.storage import Database, OutboxMessage, User, utcnow
+from bot.storage import Checkin, Database, OutboxMessage, User, utcnow
 from bot.userdata import ERASED, forget_guests
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class Engine:
             return rows
 
     def _turn(self, s: Session, msg: Incoming, loaded: _Loaded) -> list[Reply]:
-        user = self._user(s, msg)
+        user, checkin_open = self._user(s, msg)
         turn = Turn(
             kb=loaded.kb,
             matcher=loaded.matcher,
@@ -193,6 +193,8 @@ class Engine:
             now=self.clock(),
             reload_knowledge=self.reload,
             bot_username=self.bot_username,
+            # No check-in open: nothing to look up in this turn (else the row is loaded).
+            checkin_known=not checkin_open,
         )
         return router.run(turn)
 
@@ -228,21 +230,27 @@ class Engine:
             log.info("guest cleanup: %d user row(s) without consent deleted", len(forgotten))
         return len(forgotten)
 
-    def _user(self, s: Session, msg: Incoming) -> User:
+    def _user(self, s: Session, msg: Incoming) -> tuple[User, bool]:
+        """The user (created at the first message) and whether a check-in of theirs is open."""
         # Only a private chat (chat id == user id on Telegram) is where reminders may go;
         # a mention in a group must not send the user's health prompts to that group.
         private = msg.chat_id == msg.user_id
         # The last time the user wrote (a guest is forgotten that long after,
-        # forget_guests), and writing again makes a blocked user active: a Core UPDATE
+        # forget_guests), and writing again makes a blocked user active: an UPDATE
         # before the row is loaded, so the loaded user is clean and the turn's first
-        # autoflush has nothing of the user's to write (an ORM flush costs more).
-        # One round-trip: the UPDATE returns the row, which the ORM loads as the user.
+        # autoflush has nothing of the user's to write (an ORM flush costs more). One
+        # round-trip: the UPDATE returns the row, which the ORM loads as the user, and
+        # the id of an open check-in, so a turn without one never asks for it.
         now = self.clock()
-        user = s.scalars(
+        found = s.execute(
             _TOUCH_USER,
             {"uid": msg.user_id, "now": now},
             execution_options=_TOUCH_OPTIONS,
         ).first()
+        if found is not None:
+            user, open_checkin = found
+        else:
+            user, open_checkin = None, None
         if user is None:
             user = User(
                 id=msg.user_id,
@@ -254,14 +262,21 @@ class Engine:
             s.flush()
         if private and user.chat_id != msg.chat_id:
             user.chat_id = msg.chat_id
-        return user
+        return user, open_checkin is not None
 
 
 _TOUCH_USER = (
     update(User)
     .where(User.id == bindparam("uid"))
     .values(updated_at=bindparam("now"), active=True)
-    .returning(User)
+    .returning(
+        User,
+        # The user's id as a parameter, not correlated: SQLite's RETURNING names no tables.
+        select(Checkin.id)
+        .where(Checkin.user_id == bindparam("uid"), Checkin.status == "open")
+        .limit(1)
+        .scalar_subquery(),
+    )
 )
 # The session holds no user yet (a turn's first statement): nothing to synchronize.
 _TOUCH_OPTIONS = {"synchronize_session": False}
