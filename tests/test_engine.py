@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot import inbox
 from bot.dialogs.checkin import button_key
@@ -185,6 +186,38 @@ def _full_checkin(chat: Chat, pain: int = 2, morning: str = "same", activity: st
     chat.tap(kb.text(f"checkin_btn_morning_{morning}"))
     chat.tap(kb.text(f"checkin_btn_activity_{activity}"))
     chat.tap(kb.text("checkin_btn_note_skip"))
+
+
+def _statements(database: Database, act: Callable[[], object]) -> list[str]:
+    """The SQL statements `act` sends, whitespace folded."""
+    seen: list[str] = []
+
+    def record(*args: object) -> None:
+        seen.append(" ".join(str(args[2]).split()))
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        act()
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_turn_loads_the_user_and_the_open_checkin_with_its_touch_update(
+    chat: Chat, database: Database
+) -> None:
+    """The user's touch UPDATE returns the row and the open check-in's id: a question
+    without a check-in open reads neither table apart; with one open it is still found."""
+    chat.onboard("proximal", phase=1)
+    seen = _statements(database, lambda: chat.say("hvornår kan jeg genoptage løb"))
+    assert any(s.startswith("UPDATE users") for s in seen)
+    reads = [s for s in seen if s.startswith("SELECT") and ("FROM users" in s or "checkins" in s)]
+    assert reads == []
+    chat.say("/checkin")
+    seen = _statements(database, lambda: chat.say("4"))  # the pain step, typed
+    [row] = _checkins(database)
+    assert (row.status, row.step, row.pain) == ("open", "morning", 4)
+    assert len([s for s in seen if s.startswith("SELECT") and "FROM checkins" in s]) == 1
 
 
 def test_checkin_with_buttons_stores_every_answer(
