@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from bot.ask import load_all, result
+from bot.fork import one_thread_each
 from bot.knowledge import Knowledge, KnowledgeError
 from bot.matching import Matcher
 from bot.matching.cv import cross_validate, features_of
@@ -119,7 +120,8 @@ def score_cases(kb: Knowledge, matcher: Matcher, cases: Sequence[Case]) -> Repor
 def cv_report(kb: Knowledge, matcher: Matcher, k: int) -> Report:
     """K-fold cross-validation over the knowledge's examples, decided as the bot decides."""
     items = phrasings(kb)
-    held = cross_validate(kb, matcher.proc, items, features_of(matcher.proc, items), k)
+    with one_thread_each():
+        held = cross_validate(kb, matcher.proc, items, features_of(matcher.proc, items), k)
     report = Report()
     for h in held:
         d = decide(kb, matcher.fusion, list(h.candidates))

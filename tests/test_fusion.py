@@ -3,10 +3,12 @@ measurement changes what another is worth."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from bot.matching.candidates import FEATURES
-from bot.matching.fusion import Fusion, Rows
+from bot.matching.fusion import GRID, Fusion, Rows, _message_weights, expand, value
 
 
 def _messages(seed: int, n: int) -> list[Rows]:
@@ -37,3 +39,41 @@ def test_the_fusion_round_trips_through_its_cache_json() -> None:
     x = _messages(2, 1)[0].features
     assert np.allclose(fusion.probability(x), again.probability(x))
     assert (again.answer_at, again.clarify_at) == (fusion.answer_at, fusion.clarify_at)
+
+
+def test_the_products_are_every_pair_in_the_order_a_cached_fusion_expects() -> None:
+    z = np.random.default_rng(3).normal(size=(4, 5))
+    pairs = [(i, j) for i in range(5) for j in range(i, 5)]  # numpy's triu_indices order
+    want = np.hstack([z, np.column_stack([z[:, i] * z[:, j] for i, j in pairs])])
+    assert np.array_equal(expand(z), want)
+
+
+def _mixed_messages(seed: int, n: int) -> list[Rows]:
+    """Messages of 0-4 candidates, a fifth of them out of scope, rights at random."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        size = int(rng.integers(0, 5))
+        oos = bool(rng.random() < 0.2)
+        right = np.zeros(size, bool) if oos or not size else rng.random(size) < 0.4
+        out.append(Rows(rng.normal(size=(size, len(FEATURES))), right, oos))
+    return out
+
+
+def test_the_fitted_thresholds_are_the_best_pair_of_the_grid() -> None:
+    """Brute force over the grid with value(), message by message, finds no better pair."""
+    messages = _mixed_messages(4, 300)
+    fusion = Fusion.fit(messages)
+    weights = _message_weights(messages)
+    probs = [fusion.probability(m.features) for m in messages]
+
+    def total(a: float, c: float) -> float:
+        t = dataclasses.replace(fusion, answer_at=a, clarify_at=c)
+        return sum(
+            w * value(t.outcome(p), m, p) for m, p, w in zip(messages, probs, weights, strict=True)
+        )
+
+    chosen = total(fusion.answer_at, fusion.clarify_at)
+    best = max(total(a, c) for a in GRID[::3] for c in (*GRID[::3], 3.0) if c > a)
+    assert chosen >= best - 1e-9
+    assert chosen > total(0.95, 3.0)  # a real choice, not the grid's corner

@@ -6,15 +6,20 @@ figures themselves are in the README and printed by `python -m bot eval --cv 5`.
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.ask import shared
 from bot.fork import beside, can_fork, in_background, wait_for_background
-from bot.matching.fusion import VALUE
+from bot.matching.candidates import FEATURES, Option
+from bot.matching.cv import HeldOut, _pack, _unpack
+from bot.matching.dataset import phrasings
+from bot.matching.fusion import VALUE, Rows
 
 KB, MATCHER = shared()
 
@@ -201,3 +206,34 @@ def test_adding_an_example_moves_no_other_example_to_another_fold() -> None:
     after = folds([Phrasing("et helt nyt spørgsmål", "e:new", "new", None, True), *items], 5)
     assert after[1:] == before
     assert len(set(before)) == 5
+
+
+def test_a_forked_folds_decisions_cross_the_pipe_unchanged() -> None:
+    """The child's held-out decisions are packed into a few arrays for the pipe: unpacked,
+    every trial has its example, context, candidates and rows as before."""
+    items = phrasings(KB)
+    examples = [p for p in items if p.held_out][:40]
+    held = []
+    for n, item in enumerate(examples):
+        size = n % 4  # some trials without candidates
+        feats = np.arange(size * len(FEATURES), dtype=float).reshape(size, len(FEATURES)) + n
+        cands = tuple(
+            Option(f"label{k}", (f"e{n}-{k}",) * (k % 2), "intent" if k == 2 else None, feats[k])
+            for k in range(size)
+        )
+        rows = Rows(feats, np.arange(size) == n % 3, item.label == "oos")
+        held.append(HeldOut(item, None if n % 2 else "hip", cands, rows))
+    packed = pickle.loads(pickle.dumps(_pack(held, {id(p): i for i, p in enumerate(items)})))
+    again = _unpack(packed, items)
+    assert len(again) == len(held)
+    for a, b in zip(again, held, strict=True):
+        assert (a.item, a.context, a.rows.out_of_scope) == (b.item, b.context, b.rows.out_of_scope)
+        assert [(c.label, c.entries, c.intent_id) for c in a.candidates] == [
+            (c.label, c.entries, c.intent_id) for c in b.candidates
+        ]
+        assert all(
+            np.array_equal(c.features, d.features)
+            for c, d in zip(a.candidates, b.candidates, strict=True)
+        )
+        assert np.array_equal(a.rows.features.reshape(-1), b.rows.features.reshape(-1))
+        assert np.array_equal(a.rows.right, b.rows.right)

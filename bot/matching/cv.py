@@ -98,8 +98,52 @@ def cross_validate(
             also()
         return mine
 
-    there, mine = beside(lambda: folds(first), here)
-    return there + mine
+    position = {id(p): i for i, p in enumerate(items)}
+    there, mine = beside(lambda: _pack(folds(first), position), here)
+    return _unpack(there, items) + mine
+
+
+# A fold's decisions as they cross the pipe from a forked child: one features matrix and one
+# array of rights for all of them, and per trial only indices and strings. Pickling every
+# candidate's own small array took longer than deciding the fold.
+Packed = tuple[
+    list[tuple[int, str | None, tuple[tuple[str, tuple[str, ...], str | None], ...], bool]],
+    np.ndarray,
+    np.ndarray,
+]
+
+
+def _pack(held: list[HeldOut], position: dict[int, int]) -> Packed:
+    trials = [
+        (
+            position[id(h.item)],
+            h.context,
+            tuple((c.label, c.entries, c.intent_id) for c in h.candidates),
+            h.rows.out_of_scope,
+        )
+        for h in held
+    ]
+    with_rows = [h.rows for h in held if len(h.rows.features)]
+    features = np.vstack([r.features for r in with_rows]) if with_rows else np.zeros((0, 0))
+    right = np.concatenate([r.right for r in with_rows]) if with_rows else np.zeros(0, bool)
+    return trials, features, right
+
+
+def _unpack(packed: Packed, items: Sequence[Phrasing]) -> list[HeldOut]:
+    trials, features, right = packed
+    out: list[HeldOut] = []
+    at = 0
+    for i, context, cands, out_of_scope in trials:
+        n = len(cands)
+        feats = features[at : at + n] if n else np.zeros((0, 0))
+        options_ = tuple(
+            Option(label, entries, intent, feats[k])
+            for k, (label, entries, intent) in enumerate(cands)
+        )
+        rows = Rows(feats, right[at : at + n], out_of_scope)
+        out.append(HeldOut(items[i], context, options_, rows))
+        at += n
+    return out
 
 
 def _fold(

@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot.fork import can_fork, in_background
+from bot.fork import can_fork, in_background, one_thread_each
 from bot.knowledge import Knowledge
 from bot.matching.candidates import Classes, allowed_guides, options
 from bot.matching.cv import HeldOut, cross_validate, features_of
@@ -104,6 +104,11 @@ class Matcher:
 
     @classmethod
     def train(cls, kb: Knowledge, proc: TextProcessor, folds: int = FOLDS) -> Matcher:
+        with one_thread_each():
+            return cls._train(kb, proc, folds)
+
+    @classmethod
+    def _train(cls, kb: Knowledge, proc: TextProcessor, folds: int) -> Matcher:
         items = phrasings(kb)
         feats = features_of(proc, items)
         vectorizer = Vectorizer.fit(feats)
@@ -129,9 +134,7 @@ class Matcher:
     @property
     def held_out(self) -> list[Summary]:
         if isinstance(self._held_out, Path):
-            loaded: list[Summary] = json.loads(
-                self._held_out.read_text(encoding="utf-8")
-            )
+            loaded: list[Summary] = json.loads(self._held_out.read_text(encoding="utf-8"))
             self._held_out = loaded
         elif callable(self._held_out):
             self._held_out = self._held_out()
