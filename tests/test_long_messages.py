@@ -7,7 +7,8 @@ knowledge/lang/sentences.yaml, and the clauses that ask are read again beside th
 from __future__ import annotations
 
 from bot.ask import shared
-from bot.matching.vectors import clauses_of, question_sentences
+from bot.matching.candidates import FEATURES, Option, allowed_guides, options
+from bot.matching.vectors import clauses_of, message_vector, question_sentences
 
 KB, MATCHER = shared()
 CLAUSES = clauses_of(KB.vocab)
@@ -62,3 +63,47 @@ def test_a_runon_story_does_not_drown_its_question() -> None:
     decision = MATCHER.decide(text)
     assert decision.kind == "answer"
     assert decision.entry_id in {"d_faq_bedste_oevelse", "d_fase2", "d_fase1"}
+
+
+# ------------------------------------------------------------ the question's own features
+
+STORY_WITH_QUESTION = (
+    "Min datter har fodbold tre gange om ugen, så jeg får kun løbet om aftenen. "
+    "Jeg har lige købt et nyt ur og en ny pandelampe. Hjælper massage på senen under ballen? "
+    "Min nabo er massør og har tilbudt at hjælpe."
+)
+
+
+def _options(text: str, guide: str | None) -> list[Option]:
+    a = MATCHER.proc.analyse(text)
+    m = MATCHER.evidence.message(a)
+    ranker = MATCHER.rankers.scope(allowed_guides(KB, m, guide))
+    vec = message_vector(MATCHER.rankers.vectorizer, MATCHER.proc, text, a)
+    return options(MATCHER.classes[id(ranker)], MATCHER.evidence, ranker.scores(vec), m, guide)
+
+
+def test_the_question_clauses_terms_are_kept_apart_from_the_story() -> None:
+    m = MATCHER.evidence.message(MATCHER.proc.analyse(STORY_WITH_QUESTION))
+    massage = MATCHER.proc.terms_of("massage")[0]
+    daughter = MATCHER.proc.terms_of("datter")[0]
+    assert massage in m.question
+    assert daughter in m.terms and daughter not in m.question
+    # A message that is all question has no separate question part.
+    assert MATCHER.evidence.message(MATCHER.proc.analyse("hjælper massage?")).question == set()
+
+
+def test_the_question_alone_is_scored_beside_the_whole_story() -> None:
+    opts = _options(STORY_WITH_QUESTION, "proximal")
+    col = FEATURES.index("question_score")
+    by_question = max(opts, key=lambda o: o.features[col])
+    assert by_question.entry_id in {"p_faq_massage", "p_massage"}
+    cover = FEATURES.index("question_cover")
+    assert by_question.features[cover] > by_question.features[FEATURES.index("cover")]
+
+
+def test_a_message_that_is_all_question_has_the_same_question_features() -> None:
+    opts = _options("hjælper massage på senen under ballen", "proximal")
+    for o in opts:
+        assert o.features[FEATURES.index("question_score")] == o.features[FEATURES.index("score")]
+        q_cover = o.features[FEATURES.index("question_cover")]
+        assert q_cover == o.features[FEATURES.index("cover")]
