@@ -27,7 +27,9 @@ def _messages(seed: int, n: int) -> list[Rows]:
 
 
 def test_the_fusion_learns_an_interaction_of_two_measurements() -> None:
-    fusion = Fusion.fit(_messages(0, 400))
+    # Messages in proportion to the features: with 400 the products of 21-25 features (each
+    # added feature adds as many products) left too few rows per weight to find the one pair.
+    fusion = Fusion.fit(_messages(0, 40 * len(FEATURES)))
     test = _messages(1, 200)
     right = sum(bool(m.right[int(np.argmax(fusion.probability(m.features)))]) for m in test)
     assert right / len(test) > 0.9

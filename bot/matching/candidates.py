@@ -17,19 +17,26 @@ import numpy as np
 from bot.knowledge import Knowledge
 from bot.matching.dataset import OOS, entry_class, intent_of
 from bot.matching.evidence import Evidence, Message
+from bot.matching.features import raw_features
 from bot.matching.model import Ranker
+from bot.textproc import Analysis
 
 TOP = 5  # candidates scored per message
 FEATURES = (
     "score",
     "margin",
+    "question_score",
+    "question_behind_best",
     "out_of_scope",
     "behind_best",
     "cover",
     "best_phrasing",
     "answer_cover",
     "likeness",
+    "question_cover",
+    "question_best_phrasing",
     "unseen",
+    "question_unseen",
     "foreign",
     "off_topic",
     "length",
@@ -62,6 +69,7 @@ class Classes:
 
     def __init__(self, kb: Knowledge, ranker: Ranker) -> None:
         self.kb = kb
+        self.ranker = ranker
         self.labels = ranker.classes
         self.oos = self.labels.index(OOS) if OOS in self.labels else -1
         by_label: dict[str, list[str]] = {}
@@ -125,6 +133,8 @@ def options(
             if len(picked) == TOP + 1:
                 break
     best_all = float(scores.max()) if len(scores) else 0.0
+    q_scores = _question_scores(classes, m)
+    q_best = _best_answer(classes, q_scores) if q_scores is not None else 0.0
     oos = float(scores[classes.oos]) if classes.oos >= 0 else -1.0
     out: list[Option] = []
     for pos, (n, entries, intent) in enumerate(picked[:TOP]):
@@ -137,13 +147,21 @@ def options(
         support = memo.get((label, entry))
         if support is None:
             support = memo[(label, entry)] = evidence.support(m, label, entry)
+        if q_scores is None:
+            q_s, q_behind = s, best_all - s
+        else:
+            q_s = float(q_scores[n])
+            q_behind = q_best - q_s
         row = (
             s,
             s - (after if pos == 0 else before),
+            q_s,
+            q_behind,
             oos,
             best_all - s,
             *support,
             m.unseen,
+            m.question_unseen,
             m.foreign,
             m.off_topic,
             math.log1p(m.size),
@@ -159,6 +177,25 @@ def options(
         )
         out.append(Option(label, entries, intent, np.array(row, dtype=np.float64)))
     return out
+
+
+def _question_scores(classes: Classes, m: Message) -> np.ndarray | None:
+    """The ranker's scores of the clauses that ask alone (None when all of the message asks):
+    how the question reads without its story."""
+    if not m.question_tokens:
+        return None
+    toks = m.question_tokens
+    text = " ".join(t.text for t in toks)
+    ranker = classes.ranker
+    scores: np.ndarray = ranker.scores(ranker.vectorizer.vector(raw_features(text, Analysis(toks))))
+    return scores
+
+
+def _best_answer(classes: Classes, scores: np.ndarray) -> float:
+    """The best score of any class but out-of-scope."""
+    if classes.oos < 0:
+        return float(scores.max())
+    return float(np.delete(scores, classes.oos).max())
 
 
 def _phase(kb: Knowledge, entries: Sequence[str], named: frozenset[int]) -> float:

@@ -18,6 +18,7 @@ from rapidfuzz import fuzz
 
 from bot.knowledge import Knowledge
 from bot.matching.dataset import OOS, Phrasing, intent_of
+from bot.matching.vectors import clauses_of
 from bot.textproc import Analysis, TextProcessor, Token, find_phrase
 
 
@@ -37,6 +38,11 @@ class Message:
     named: frozenset[str]  # guides the message names by their context words
     hinted: frozenset[str]  # guides only its weak context words point to
     phases: frozenset[int] = frozenset()  # phases it names by number ("fase 2", "første fase")
+    # The content terms of the clauses that ask, in a message where some clauses do not
+    # (a story around its question); empty when the whole message is the question.
+    question: frozenset[str] = frozenset()
+    question_unseen: float = 0.0  # `unseen` of the question clauses alone (else the whole's)
+    question_tokens: tuple[Token, ...] = ()  # the clauses that ask (none: all of it asks)
 
 
 class Evidence:
@@ -154,6 +160,12 @@ class Evidence:
         def share(ts: Iterable[str]) -> float:
             return sum(weight[t] for t in ts) / total if total else 0.0
 
+        asking = tuple(clauses_of(self.proc.vocab).question_tokens(a))
+        question = self._question(asking, terms)
+        q_weight = sum(weight[t] for t in question)
+        q_unseen = share([t for t in terms if t not in self.idf])
+        if q_weight:
+            q_unseen = sum(weight[t] for t in question if t not in self.idf) / q_weight
         return Message(
             analysis=a,
             terms=terms,
@@ -167,7 +179,15 @@ class Evidence:
             named=frozenset(self.named_guides(a)),
             hinted=frozenset(self._find(a, self.weak_context)),
             phases=frozenset(self._phases(a)),
+            question=question,
+            question_unseen=q_unseen,
+            question_tokens=asking if question else (),
         )
+
+    @staticmethod
+    def _question(asking: Sequence[Token], terms: frozenset[str]) -> frozenset[str]:
+        found = {x for t in asking if not t.stop for x in (t.term, *t.parts)} & terms
+        return frozenset(found) if found != terms else frozenset()
 
     def _phases(self, a: Analysis) -> set[int]:
         """Phase numbers after a phase word ("fase 2", "fase nummer et", "fase III") or as an
@@ -211,7 +231,10 @@ class Evidence:
     # ------------------------------------------------------------------ candidates
 
     def support(self, m: Message, label: str, entry_id: str | None) -> tuple[float, ...]:
-        """(cover, best phrasing overlap, answer-text cover, fuzzy likeness) of one class.
+        """(cover, best phrasing overlap, answer-text cover, fuzzy likeness, question cover,
+        question's best phrasing overlap) of one class: the last two measure the clauses that
+        ask alone (the whole message's values when all of it asks), so a long story's other
+        clauses neither add nor dilute.
 
         Intents are small talk made of small words ("hvad kan du?"), so they are compared on
         every word; answers on the content words, unless the message has none ("hvorfor har
@@ -222,7 +245,7 @@ class Evidence:
             w = {t: self.idf.get(t, self.idf_unseen) for t in terms}
             total = sum(w.values())
         if not total:
-            return (0.0, 0.0, 0.0, 0.0)
+            return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         bag = self.bags.get(label, frozenset())
         cover = sum(w[t] for t in terms & bag) / total
         text = self.text_bags.get(entry_id or "", frozenset())
@@ -242,7 +265,25 @@ class Evidence:
         like = 0.0
         if best_i >= 0:
             like = fuzz.token_sort_ratio(m.analysis.normalized, self.strings[label][best_i]) / 100
-        return (cover, best, text_cover, like)
+        q_cover, q_best = cover, best
+        q_terms = m.question if not _by_every_word(label, m.terms) else frozenset()
+        if q_total := sum(w[t] for t in q_terms):
+            q_cover = sum(w[t] for t in q_terms & bag) / q_total
+            q_best = self._best_overlap(q_terms, w, q_total, label)
+        return (cover, best, text_cover, like, q_cover, q_best)
+
+    def _best_overlap(
+        self, terms: frozenset[str], w: dict[str, float], total: float, label: str
+    ) -> float:
+        """The best weighted Jaccard overlap of `terms` with one of the class's phrasings."""
+        best = 0.0
+        docs = zip(self.docs.get(label, ()), self.doc_weights.get(label, ()), strict=True)
+        for d, d_weight in docs:
+            inter = terms & d
+            if inter:
+                ov = sum(w[t] for t in inter)
+                best = max(best, ov / (total + d_weight - ov))
+        return best
 
 
 def _by_every_word(label: str, content: frozenset[str] | Sequence[str]) -> bool:
