@@ -1,13 +1,10 @@
 """The learned ranker: a linear classifier over the features of features.py, one class per
 answer (parallel entries share one), intent and "out of scope".
 
-Training uses scikit-learn's SGDClassifier, averaged (a linear SVM, one-vs-rest; about a second
-of CPU for the whole knowledge, where a multinomial logistic regression takes tens and
-liblinear's LinearSVC twice as long at the same cross-validated accuracy). Averaging the
-iterates (ASGD) is the one choice made: `eval --cv 5` 80.6% -> 82.1%, every guide and the
-intents up 1.4-2.2 points; a smaller or larger alpha and the modified Huber loss scored lower
-(it costs four times the CPU of the last iterate). A rebuild uses the second core by forking
-(cv.py); without fork, the one-vs-rest fits run on two threads.
+Training uses scikit-learn's SGDClassifier with its defaults (a linear SVM, one-vs-rest; about
+a second of CPU for the whole knowledge, where a multinomial logistic regression takes tens and
+liblinear's LinearSVC twice as long at the same cross-validated accuracy). A rebuild uses the
+second core by forking (cv.py); without fork, the one-vs-rest fits run on two threads.
 Inference is a dot product in numpy, so only a cache rebuild imports scikit-learn.
 """
 
@@ -51,9 +48,9 @@ class Ranker:
         from sklearn.linear_model import SGDClassifier
 
         classes = sorted(set(labels))
-        # scikit-learn's defaults (hinge loss, alpha 1e-4, early stop at tol 1e-3), averaged
-        # (see above); a fixed seed so the same knowledge always gives the same model.
-        svc = SGDClassifier(n_jobs=threads, random_state=0, average=True)
+        # scikit-learn's defaults (hinge loss, alpha 1e-4, early stop at tol 1e-3): nothing
+        # tuned; a fixed seed so the same knowledge always gives the same model.
+        svc = SGDClassifier(n_jobs=threads, random_state=0)
         svc.fit(x, list(labels))
         weights = np.asarray(svc.coef_, dtype=np.float32)
         bias = np.asarray(svc.intercept_, dtype=np.float32)
