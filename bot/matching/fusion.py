@@ -113,7 +113,11 @@ class Fusion:
         mean, scale = _standard(x)
         x2 = expand((x - mean) / scale)
         mean2, scale2 = _standard(x2)
-        model = LogisticRegression(max_iter=2000)  # scikit-learn's default C=1
+        # scikit-learn's default C=1. A stopping tolerance of 1e-3 instead of 1e-4: 28
+        # iterations instead of 155 over the 350 expanded features (1.1 s of CPU, not 5.6)
+        # at the same cross-validated figures (top candidate right 85.9% both ways; decided
+        # 81.9% vs 82.0%, inside the +-0.6 that one added example moves it).
+        model = LogisticRegression(max_iter=2000, tol=1e-3)
         model.fit((x2 - mean2) / scale2, y, sample_weight=w)
         coef, intercept = model.coef_[0], float(model.intercept_[0])
         fusion = cls(mean, scale, mean2, scale2, coef, intercept, 0.5, 1.0)
