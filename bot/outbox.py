@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot.replies import Reply
@@ -178,8 +179,18 @@ def done_many(db: Database, row_ids: Sequence[int]) -> None:
     """The rows of several such messages go in one transaction (the sender's group commit)."""
     if not row_ids:
         return
-    with db.write_lock(), db.engine.begin() as connection:
-        connection.execute(_DONE, {"ids": list(row_ids)})
+    ids = list(row_ids)
+    try:
+        with db.write_lock(), db.engine.begin() as connection:
+            connection.execute(_DONE, {"ids": ids})
+    except DBAPIError as exc:
+        # A connection that broke while it lay in the pool (it is pinged only after a
+        # while unused, bot/storage.py): once more on a new one, so that a database
+        # restart does not leave sent messages' rows to be sent again.
+        if not exc.connection_invalidated:
+            raise
+        with db.write_lock(), db.engine.begin() as connection:
+            connection.execute(_DONE, {"ids": ids})
 
 
 def drop_chat(db: Database, chat_id: int) -> int:
