@@ -235,8 +235,12 @@ async def test_the_runtime_group_commits_the_deletions_of_sent_rows(
     finally:
         await runtime.stop(grace=1.0)
     assert sorted(sent) == list(range(1, 41))
-    # The messages accepted while the first deletion committed went in one transaction.
-    assert sum(batches) == 40 and batches[:2] == [1, runtime.sender.max_in_flight - 1]
+    # The messages accepted while the first deletion committed went in one transaction:
+    # the senders wait for their rows' deletion, so the first two hold max_in_flight.
+    # (The first holds 1, or 2 when the pace's next slot came before the deletion task
+    # ran: scheduling, not behaviour.)
+    assert sum(batches) == 40 and batches[0] <= 2
+    assert batches[0] + batches[1] == runtime.sender.max_in_flight
     with database.session() as s:
         assert list(s.scalars(select(OutboxMessage))) == []
 
