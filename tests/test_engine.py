@@ -131,6 +131,26 @@ def test_answer_names_its_source_and_offers_feedback(chat: Chat, database: Datab
     assert q.user_id == 1001 and q.helpful is True and q.feedback_at is not None
 
 
+def test_a_guests_feedback_counts_on_their_anonymous_question(
+    chat: Chat, database: Database
+) -> None:
+    """The row is inserted with its id at once (the feedback buttons carry it) and the
+    guest's own anonymous question is known in memory."""
+    chat.say("/start")
+    chat.tap("Nej tak")
+    chat.tap("Bag knæet (distal)")
+    chat.say("kan man løbe med det")
+    with database.session() as s:
+        [q] = list(s.scalars(select(Question)))
+    assert q.user_id is None and q.created_at is not None
+    fb = [d for d in chat.buttons() if d.startswith("fb:1:")]
+    assert fb == [f"fb:1:{q.id}"]
+    chat.press(fb[0])
+    with database.session() as s:
+        q = s.scalars(select(Question)).one()
+    assert q.helpful is True and q.feedback_at is not None
+
+
 def test_feedback_on_another_users_question_is_refused(engine: Engine, database: Database) -> None:
     alice, bob = Chat(engine, 1), Chat(engine, 2)
     alice.onboard()
