@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import ssl
 import time
 from typing import Any
@@ -30,6 +31,10 @@ TIMEOUT = 10.0  # seconds for one whole request: connect, send, Telegram's answe
 IDLE = 30.0
 MAX_HEADER = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
+# The start of Telegram's answer to a message sent: {"ok":true,"result":{"message_id":N,
+_SENT = re.compile(
+    rb'\{\s*"ok"\s*:\s*true\s*,\s*"result"\s*:\s*\{\s*"message_id"\s*:\s*(\d+)\s*[,}]'
+)
 
 
 class ApiError(Exception):
@@ -92,14 +97,35 @@ class BotApi:
     async def call(self, method: str, params: dict[str, Any], within: float | None = None) -> Any:
         """One Bot API call; returns its `result`. Raises ApiError or ApiUnreachable
         (ApiTimeout after `within` seconds, by default the client's timeout)."""
+        status, data = await self._post(method, params, within)
+        return self._result(status, data)
+
+    async def send(self, method: str, params: dict[str, Any]) -> int | None:
+        """A call whose result is a Message (sendMessage): its message_id, the only part
+        the sender keeps. Telegram's answer starts with it, so the rest (the whole message
+        echoed back, often kilobytes) is not decoded; any other answer goes as in call()."""
+        status, data = await self._post(method, params, None)
+        sent = _SENT.match(data) if status == 200 else None
+        if sent is not None:
+            return int(sent.group(1))
+        result = self._result(status, data)
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        return message_id if isinstance(message_id, int) else None
+
+    async def _post(
+        self, method: str, params: dict[str, Any], within: float | None
+    ) -> tuple[int, bytes]:
         body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
         head = self._head.format(path=self._path + method, length=len(body)).encode("latin-1")
         limit = self._timeout if within is None else within
         try:
             async with asyncio.timeout(limit):
-                status, data = await self._exchange(head + body)
+                return await self._exchange(head + body)
         except TimeoutError as exc:
             raise ApiTimeout(f"no answer within {limit:.0f} s") from exc
+
+    @staticmethod
+    def _result(status: int, data: bytes) -> Any:
         try:
             answer = json.loads(data)
         except ValueError as exc:

@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, exists, select, true, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from bot import inbox, outbox
 from bot.dialogs import commands, router
@@ -28,7 +29,7 @@ from bot.matching import Matcher
 from bot.references import load_checked
 from bot.replies import Incoming, Reply
 from bot.settings import Settings
-from bot.storage import Checkin, Database, OutboxMessage, User, utcnow
+from bot.storage import Checkin, Database, InboxUpdate, OutboxMessage, User, utcnow
 from bot.userdata import ERASED, forget_guests
 
 log = logging.getLogger(__name__)
@@ -141,11 +142,21 @@ class Engine:
             try:
                 with self.db.write_lock(), self.db.session() as s:
                     # First the inbox row's mark: on PostgreSQL it holds the row, so a
-                    # peer with the same update waits here and then skips it.
-                    if not inbox.claim(s, update_id, self.clock()):
+                    # peer with the same update waits here and then skips it. There a
+                    # message's mark goes in the user's touch UPDATE (_CLAIM_AND_TOUCH).
+                    claim = msg is not None and self.db.dialect == "postgresql"
+                    if not claim and not inbox.claim(s, update_id, self.clock()):
                         s.rollback()
                         return None
-                    replies = self._turn(s, msg, loaded) if msg is not None else []
+                    try:
+                        replies = (
+                            self._turn(s, msg, loaded, update_id if claim else None)
+                            if msg is not None
+                            else []
+                        )
+                    except _Processed:
+                        s.rollback()
+                        return None
                     rows = (
                         outbox.add(s, msg.chat_id, msg.user_id, replies, worker_id, self.clock())
                         if msg is not None
@@ -180,8 +191,10 @@ class Engine:
             s.commit()
             return rows
 
-    def _turn(self, s: Session, msg: Incoming, loaded: _Loaded) -> list[Reply]:
-        user, checkin_open = self._user(s, msg)
+    def _turn(
+        self, s: Session, msg: Incoming, loaded: _Loaded, claim: int | None = None
+    ) -> list[Reply]:
+        user, checkin_open = self._user(s, msg, claim)
         turn = Turn(
             kb=loaded.kb,
             matcher=loaded.matcher,
@@ -230,8 +243,12 @@ class Engine:
             log.info("guest cleanup: %d user row(s) without consent deleted", len(forgotten))
         return len(forgotten)
 
-    def _user(self, s: Session, msg: Incoming) -> tuple[User, bool]:
-        """The user (created at the first message) and whether a check-in of theirs is open."""
+    def _user(self, s: Session, msg: Incoming, claim: int | None = None) -> tuple[User, bool]:
+        """The user (created at the first message) and whether a check-in of theirs is open.
+
+        With `claim` (an update id, PostgreSQL) the same statement marks that inbox row
+        processed first (inbox.claim's mark); raises _Processed when a peer already did.
+        """
         # Only a private chat (chat id == user id on Telegram) is where reminders may go;
         # a mention in a group must not send the user's health prompts to that group.
         private = msg.chat_id == msg.user_id
@@ -242,11 +259,23 @@ class Engine:
         # round-trip: the UPDATE returns the row, which the ORM loads as the user, and
         # the id of an open check-in, so a turn without one never asks for it.
         now = self.clock()
-        found = s.execute(
-            _TOUCH_USER,
-            {"uid": msg.user_id, "now": now},
-            execution_options=_TOUCH_OPTIONS,
-        ).first()
+        found: Any = None
+        if claim is not None:
+            found = s.execute(
+                _CLAIM_AND_TOUCH, {"upd": claim, "uid": msg.user_id, "now": now}
+            ).first()
+            if found is None:  # not claimed: done by a peer, or the row is gone
+                if not inbox.claim(s, claim, now):
+                    raise _Processed
+                claim = None  # gone (counts as claimed): touch the user alone
+            else:
+                found = found[1:]
+        if claim is None:
+            found = s.execute(
+                _TOUCH_USER,
+                {"uid": msg.user_id, "now": now},
+                execution_options=_TOUCH_OPTIONS,
+            ).first()
         if found is not None:
             user, open_checkin = found
         else:
@@ -280,6 +309,40 @@ _TOUCH_USER = (
 )
 # The session holds no user yet (a turn's first statement): nothing to synchronize.
 _TOUCH_OPTIONS = {"synchronize_session": False}
+
+
+class _Processed(Exception):
+    """The update's inbox row was already marked processed (by a peer): no turn."""
+
+
+# PostgreSQL: inbox.claim's mark and the user's touch in one statement (one round-trip
+# fewer per turn). The mark's UPDATE runs whether or not the user exists; the touch only
+# when the mark was made. No row: not marked (a peer did, or the row is gone: inbox.claim
+# tells which); a row without the user: marked, and the user is new.
+_INBOX = cast(Table, InboxUpdate.__table__)
+_USERS = cast(Table, User.__table__)
+_CLAIMED = (
+    update(_INBOX)
+    .where(_INBOX.c.update_id == bindparam("upd"), _INBOX.c.processed_at.is_(None))
+    .values(processed_at=bindparam("now"), payload=None)
+    .returning(_INBOX.c.update_id)
+    .cte("claimed")
+)
+_TOUCHED = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("uid"), exists(select(_CLAIMED.c.update_id)))
+    .values(updated_at=bindparam("now"), active=True)
+    .returning(*_USERS.c)
+    .cte("touched")
+)
+_CLAIM_AND_TOUCH = select(
+    _CLAIMED.c.update_id,
+    aliased(User, _TOUCHED),
+    select(Checkin.id)
+    .where(Checkin.user_id == bindparam("uid"), Checkin.status == "open")
+    .limit(1)
+    .scalar_subquery(),
+).select_from(_CLAIMED.outerjoin(_TOUCHED, true()))
 
 
 def build_engine(settings: Settings, db: Database | None = None) -> Engine:

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot.replies import Reply
@@ -126,19 +127,23 @@ def add(
     """Write a turn's replies as rows leased to `worker_id`, in the caller's transaction.
 
     One Core INSERT ... RETURNING for all of them (this runs once per turn); the returned
-    objects are not in the session, they carry the new ids for the sender.
+    objects are not in the session, they carry the new ids for the sender. The usual
+    single reply takes the plain statement (no executemany ordering machinery).
     """
     rows = messages_of(chat_id, user_id, replies)
     if not rows:
         return rows
+    until = now + LEASE
     for r in rows:
         r.claimed_by = worker_id
-        r.claimed_until = now + LEASE
+        r.claimed_until = until
         r.created_at = now
-    table = _TABLE
     values = [{name: getattr(r, name) for name in _COLUMNS} for r in rows]
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    ids = list(s.connection().execute(statement, values).scalars())
+    connection = s.connection()
+    if len(values) == 1:
+        rows[0].id = connection.execute(_INSERT_ONE, values[0]).scalar_one()
+        return rows
+    ids = list(connection.execute(_INSERT_MANY, values).scalars())
     for r, row_id in zip(rows, ids, strict=True):
         r.id = row_id
     return rows
@@ -166,6 +171,8 @@ def outgoing(row: OutboxMessage) -> Outgoing:
 
 
 _TABLE = cast(Table, OutboxMessage.__table__)
+_INSERT_ONE = insert(_TABLE).returning(_TABLE.c.id)
+_INSERT_MANY = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 _DONE = delete(_TABLE).where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -178,8 +185,18 @@ def done_many(db: Database, row_ids: Sequence[int]) -> None:
     """The rows of several such messages go in one transaction (the sender's group commit)."""
     if not row_ids:
         return
-    with db.write_lock(), db.engine.begin() as connection:
-        connection.execute(_DONE, {"ids": list(row_ids)})
+    ids = list(row_ids)
+    try:
+        with db.write_lock(), db.engine.begin() as connection:
+            connection.execute(_DONE, {"ids": ids})
+    except DBAPIError as exc:
+        # A connection that broke while it lay in the pool (it is pinged only after a
+        # while unused, bot/storage.py): once more on a new one, so that a database
+        # restart does not leave sent messages' rows to be sent again.
+        if not exc.connection_invalidated:
+            raise
+        with db.write_lock(), db.engine.begin() as connection:
+            connection.execute(_DONE, {"ids": ids})
 
 
 def drop_chat(db: Database, chat_id: int) -> int:

@@ -220,6 +220,15 @@ class Sender:
         if seconds is None:
             await self._wake.wait()
             return
+        if self.sleep is asyncio.sleep:
+            # Real time: one timer that sets the wake-up event, instead of a task, a
+            # sleep and asyncio.wait (the loop waits about once per message sent).
+            timer = asyncio.get_running_loop().call_later(seconds, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
+            return
         waiter = asyncio.create_task(self._wake.wait())
         sleeper = asyncio.ensure_future(self.sleep(seconds))
         try:

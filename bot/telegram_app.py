@@ -251,7 +251,7 @@ class Transport:
         if reminder and self.paid_broadcast:
             params["allow_paid_broadcast"] = True
         try:
-            result = await api.call("sendMessage", params)
+            message_id = await api.send("sendMessage", params)
         except ApiError as exc:
             if exc.status == 429:
                 raise RetryLater("429", after=exc.retry_after or 1.0) from exc
@@ -264,8 +264,7 @@ class Transport:
             raise RetryLater(f"HTTP {exc.status}: {exc.description}") from exc
         except ApiUnreachable as exc:
             raise RetryLater(f"unreachable: {exc}") from exc
-        message_id = result.get("message_id") if isinstance(result, dict) else None
-        return message_id if isinstance(message_id, int) else None
+        return message_id
 
     async def _send(self, item: Outgoing, reminder: bool) -> int | None:
         markup = _markup(item)

@@ -127,16 +127,21 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     database = request.getfixturevalue("_postgres_module_database")
     tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
     with database.engine.begin() as connection:
-        # A previous test's leaked transaction would block TRUNCATE: end it (the pool's
-        # pre-ping replaces the dead connection), and fail rather than hang if that misses.
-        connection.execute(
+        # A previous test's leaked transaction would block TRUNCATE: end it, and fail
+        # rather than hang if that misses. Idle connections hold no locks: they stay (the
+        # pool pings a connection only after a while unused, bot/storage.py, so a killed
+        # one just used would fail the next test's first statement).
+        ended = connection.execute(
             text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND state <> 'idle'"
             )
-        )
+        ).scalar_one()
         connection.execute(text("SET LOCAL lock_timeout = '30s'"))
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    if ended:
+        database.engine.dispose()  # no connection of the pool may be a killed one
     yield database
 
 

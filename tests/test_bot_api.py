@@ -153,6 +153,31 @@ async def test_a_dropped_connection_and_a_timeout_are_unreachable_then_it_recove
     assert await api.call("sendMessage", {"chat_id": 1, "text": "ok"}) == {"message_id": 1}
 
 
+async def test_send_reads_the_message_id_without_decoding_the_echoed_message(
+    server: Server, api: BotApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compact = json.dumps(
+        {"ok": True, "result": {"message_id": 41, "text": "æøå " * 500}}, separators=(",", ":")
+    ).encode()
+    server.answers = [
+        lambda p: _ok({"message_id": 40, "text": p["text"], "chat": {"id": 5}}),
+        lambda p: b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(compact) + compact,
+        lambda p: _ok({"text": "id not first", "message_id": 42}),
+        lambda p: _refused(429, "Too Many Requests", retry_after=2),
+    ]
+    def undecodable(status: int, data: bytes) -> None:
+        raise AssertionError("the answer was decoded")
+
+    with monkeypatch.context() as m:
+        m.setattr(BotApi, "_result", staticmethod(undecodable))
+        assert await api.send("sendMessage", {"chat_id": 5, "text": "a"}) == 40
+        assert await api.send("sendMessage", {"chat_id": 5, "text": "b"}) == 41
+    assert await api.send("sendMessage", {"chat_id": 5, "text": "c"}) == 42  # decoded
+    with pytest.raises(ApiError) as caught:
+        await api.send("sendMessage", {"chat_id": 5, "text": "d"})
+    assert (caught.value.status, caught.value.retry_after) == (429, 2.0)
+
+
 async def test_nothing_listening_is_unreachable() -> None:
     probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = probe.sockets[0].getsockname()[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import time, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from bot.storage import (
     Question,
     Reminder,
     User,
+    utcnow,
 )
 from tests.engine_helpers import Chat, Clock, make_engine
 
@@ -127,6 +129,26 @@ def test_answer_names_its_source_and_offers_feedback(chat: Chat, database: Datab
     with database.session() as s:
         q = s.scalars(select(Question)).one()
     assert q.user_id == 1001 and q.helpful is True and q.feedback_at is not None
+
+
+def test_a_guests_feedback_counts_on_their_anonymous_question(
+    chat: Chat, database: Database
+) -> None:
+    """The row is inserted with its id at once (the feedback buttons carry it) and the
+    guest's own anonymous question is known in memory."""
+    chat.say("/start")
+    chat.tap("Nej tak")
+    chat.tap("Bag knæet (distal)")
+    chat.say("kan man løbe med det")
+    with database.session() as s:
+        [q] = list(s.scalars(select(Question)))
+    assert q.user_id is None and q.created_at is not None
+    fb = [d for d in chat.buttons() if d.startswith("fb:1:")]
+    assert fb == [f"fb:1:{q.id}"]
+    chat.press(fb[0])
+    with database.session() as s:
+        q = s.scalars(select(Question)).one()
+    assert q.helpful is True and q.feedback_at is not None
 
 
 def test_feedback_on_another_users_question_is_refused(engine: Engine, database: Database) -> None:
@@ -363,6 +385,92 @@ def test_updates_are_handled_in_any_order_of_ids(
     assert engine.handle_update(11, Incoming(1001, 1001, "command", "/checkin", "checkin"), "w")
     assert engine.handle_update(10, Incoming(1002, 1002, "command", "/start", "start"), "w")
     assert _user(database, 1002) is not None
+
+
+def test_a_processed_update_neither_touches_the_user_nor_writes(
+    chat: Chat, engine: Engine, database: Database, clock: Clock
+) -> None:
+    chat.onboard()
+    inbox.store(database, [{"update_id": 60}])
+    assert engine.handle_update(60, Incoming(1001, 1001, "text", text="hej"), "w")
+    user = _user(database)
+    assert user is not None
+    seen = user.updated_at
+    with database.session() as s:
+        rows = len(list(s.scalars(select(OutboxMessage))))
+    clock.advance(minutes=5)
+    assert engine.handle_update(60, Incoming(1001, 1001, "text", text="hej"), "w") is None
+    user = _user(database)
+    assert user is not None and user.updated_at == seen  # the touch was rolled back too
+    with database.session() as s:
+        assert len(list(s.scalars(select(OutboxMessage)))) == rows
+
+
+def test_an_update_whose_inbox_row_is_gone_is_still_handled(
+    chat: Chat, engine: Engine, database: Database, clock: Clock
+) -> None:
+    """A row that is gone (erased, or never stored) counts as claimed: the turn runs, for
+    a known user (touched) as for a new one."""
+    chat.onboard()
+    clock.advance(minutes=5)
+    rows = engine.handle_update(61, Incoming(1001, 1001, "text", text="hej"), "w")
+    assert rows
+    user = _user(database)
+    assert user is not None and user.updated_at == clock.now
+    start = Incoming(1003, 1003, "command", "/start", "start")
+    assert engine.handle_update(62, start, "w")
+    assert _user(database, 1003) is not None
+
+
+def test_on_postgresql_the_inbox_mark_goes_in_the_users_touch_update(
+    chat: Chat, engine: Engine, database: Database
+) -> None:
+    """One statement fewer per turn on PostgreSQL (fails on a separate claim UPDATE); on
+    SQLite, which has no UPDATE in a WITH, the mark stays a statement of its own."""
+    chat.onboard()
+    inbox.store(database, [{"update_id": 63}])
+    seen = _statements(
+        database, lambda: engine.handle_update(63, Incoming(1001, 1001, "text", text="hej"), "w")
+    )
+    separate = [s for s in seen if s.startswith("UPDATE inbox_updates")]
+    merged = [s for s in seen if s.startswith("WITH claimed AS")]
+    if database.dialect == "postgresql":
+        assert (len(separate), len(merged)) == (0, 1)
+        assert "UPDATE users" in merged[0]
+    else:
+        assert (len(separate), len(merged)) == (1, 0)
+    with database.session() as s:
+        stored = s.get(InboxUpdate, 63)
+        assert stored is not None and stored.processed_at is not None and stored.payload is None
+
+
+def test_a_peer_holding_the_mark_makes_the_turn_wait_then_skip(
+    chat: Chat, engine: Engine, database: Database
+) -> None:
+    """A peer's uncommitted mark holds the row (PostgreSQL): the turn waits for it and,
+    once it commits, does nothing; SQLite serialises the writers anyway."""
+    if database.dialect != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    chat.onboard()
+    inbox.store(database, [{"update_id": 64}])
+    user = _user(database)
+    assert user is not None
+    before = user.updated_at
+    result: list[object] = []
+    with database.session() as peer:
+        assert inbox.claim(peer, 64, utcnow())
+        worker = threading.Thread(
+            target=lambda: result.append(
+                engine.handle_update(64, Incoming(1001, 1001, "text", text="hej"), "w")
+            )
+        )
+        worker.start()
+        worker.join(0.5)  # still waiting for the peer's row lock (not asserted: no timing)
+        peer.commit()
+    worker.join(30)
+    assert result == [None]
+    user = _user(database)
+    assert user is not None and user.updated_at == before
 
 
 def test_a_failing_stored_update_is_rolled_back_then_told_once(

@@ -160,6 +160,37 @@ def test_done_many_deletes_exactly_the_given_rows(database: Database) -> None:
         assert [r.text for r in s.scalars(select(OutboxMessage))] == ["b"]
 
 
+def test_done_many_survives_a_connection_that_broke_in_the_pool(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pooled PostgreSQL connection used a moment ago is not pinged (bot/storage.py):
+    when the server dropped it meanwhile, the deletion is tried once more on a new one."""
+    if database.dialect != "postgresql":
+        pytest.skip("server-side connections: PostgreSQL")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from bot import storage
+
+    monkeypatch.setattr(storage, "monotonic", lambda: 0.0)  # no connection counts as idle
+    with database.session() as s:
+        rows = outbox.add(s, 7, 7, [Reply("a"), Reply("b")], "w", utcnow())
+        s.commit()
+    killer = create_engine(database.url, poolclass=NullPool)
+    with killer.connect() as c:
+        killed = c.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    killer.dispose()
+    assert killed >= 1
+    outbox.done_many(database, [r.id for r in rows])
+    with database.session() as s:
+        assert list(s.scalars(select(OutboxMessage))) == []
+
+
 async def test_the_runtime_group_commits_the_deletions_of_sent_rows(
     database: Database, warm_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -204,8 +235,12 @@ async def test_the_runtime_group_commits_the_deletions_of_sent_rows(
     finally:
         await runtime.stop(grace=1.0)
     assert sorted(sent) == list(range(1, 41))
-    # The messages accepted while the first deletion committed went in one transaction.
-    assert sum(batches) == 40 and batches[:2] == [1, runtime.sender.max_in_flight - 1]
+    # The messages accepted while the first deletion committed went in one transaction:
+    # the senders wait for their rows' deletion, so the first two hold max_in_flight.
+    # (The first holds 1, or 2 when the pace's next slot came before the deletion task
+    # ran: scheduling, not behaviour.)
+    assert sum(batches) == 40 and batches[0] <= 2
+    assert batches[0] + batches[1] == runtime.sender.max_in_flight
     with database.session() as s:
         assert list(s.scalars(select(OutboxMessage))) == []
 

@@ -256,3 +256,28 @@ async def test_pending_counts_queued_messages_through_retries_and_a_block(
     sender.submit([_item(1, "later", row=6)])
     await _run(sender, lambda: len(transport.sent) == 4)
     assert list(sender._chats) == [1]
+
+
+async def test_on_real_time_the_paced_waits_end_and_a_new_reply_wakes_the_sender() -> None:
+    """The default clock and sleep (a timer on the loop, not the tests' virtual time):
+    paced sends go out, a chat's fourth message waits for its bucket, and a reply
+    submitted while the sender waits is sent."""
+    sent: list[str] = []
+
+    async def transport(item: Outgoing, reminder: bool) -> int | None:
+        sent.append(item.text)
+        return len(sent)
+
+    sender = Sender(transport, rate=200.0, chat_interval=0.05, chat_burst=3)
+    task = asyncio.create_task(sender.run())
+    try:
+        sender.submit([_item(1, f"m{i}", row=i) for i in range(5)])
+        assert await sender.drain(10.0)
+        assert sent == ["m0", "m1", "m2", "m3", "m4"]
+        await asyncio.sleep(0.01)  # the sender waits for work now
+        sender.submit([_item(2, "later", row=9)])
+        assert await sender.drain(10.0)
+        assert sent[-1] == "later"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

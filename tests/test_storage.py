@@ -509,3 +509,47 @@ def test_a_claim_never_takes_more_than_its_limit(database: Database) -> None:
         seen += [r.user_id for r in rows]
     assert len(seen) == len(set(seen)) == 300
     assert set(seen) == due
+
+
+def test_a_postgres_connection_is_pinged_only_after_lying_idle(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not at every checkout (a round-trip per transaction), but after PING_IDLE_SECONDS
+    unused; a connection whose ping fails is replaced before anyone uses it."""
+    if database.dialect != "postgresql":
+        pytest.skip("the ping is PostgreSQL's")
+    from bot import storage
+
+    now = [1_000_000.0]
+    monkeypatch.setattr(storage, "monotonic", lambda: now[0])
+    pings: list[object] = []
+    failing: list[bool] = []
+    real = database.engine.dialect.do_ping
+
+    def ping(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        if failing:
+            failing.pop()
+            raise OSError("the server went away")
+        return real(dbapi_connection)
+
+    monkeypatch.setattr(database.engine.dialect, "do_ping", ping)
+
+    def use() -> Any:
+        with database.engine.connect() as c:
+            assert c.execute(text("SELECT 1")).scalar_one() == 1
+            return c.connection.dbapi_connection
+
+    first = use()  # (pinged or not: it was last used on the real clock)
+    pings.clear()
+    assert use() is first  # LIFO: the connection just used
+    use()
+    assert pings == []
+    now[0] += storage.PING_IDLE_SECONDS + 1
+    assert use() is first
+    assert pings == [first]
+    now[0] += storage.PING_IDLE_SECONDS + 1
+    failing.append(True)
+    replaced = use()
+    assert pings[-1] is first and replaced is not first
+    assert first.closed
