@@ -34,9 +34,11 @@ PUBLIC_ROUTES = frozenset({PICK, FEEDBACK})
 # Buttons of a prompt that has been answered are removed after a press, so they cannot
 # be pressed twice. Answers, suggestions and feedback stay pressable.
 ONE_SHOT = frozenset({CONSENT, GUIDE, PHASE, CHECKIN, REPLACE, DELETE, REMINDER, WITHDRAW})
-# An id field: digits only, short enough for any database's BIGINT (a client may send
-# "99999999999999999999999999"; that names no row and must not reach the database).
-_ID = re.compile(r"[0-9]{1,18}")
+# An id field: digits only, and no larger than the row ids it names (the INTEGER primary keys
+# of check-ins, questions and reminders): a client may send "2147483648" or
+# "99999999999999999999999999"; that names no row, and on PostgreSQL overflowed the lookup.
+_ID = re.compile(r"[0-9]{1,10}")
+MAX_ROW_ID = 2**31 - 1
 # A day field: YYYYMMDD.
 DAY_FORMAT = "%Y%m%d"
 
@@ -67,7 +69,10 @@ class Press:
 
 def parse_id(raw: str) -> int | None:
     """A row id written by `encode`, or None for anything else (signs, huge numbers, "²")."""
-    return int(raw) if _ID.fullmatch(raw) else None
+    if not _ID.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if value <= MAX_ROW_ID else None
 
 
 def day(value: date) -> str:

@@ -242,12 +242,14 @@ def test_the_guest_cleanup_leaves_a_withdrawn_users_rows_to_slet(
     assert engine.forget_guests() == 1  # a user who never consented is still forgotten
 
 
+@pytest.mark.parametrize("qid", ["99999999999999999999999999", "2147483648"])
 def test_the_oversized_feedback_id_gets_a_reply_and_logs_no_error(
-    chat: Chat, engine: Engine, caplog: pytest.LogCaptureFixture
+    chat: Chat, engine: Engine, caplog: pytest.LogCaptureFixture, qid: str
 ) -> None:
+    """2147483648: one past the INTEGER row ids; on PostgreSQL the lookup overflowed."""
     chat.say("hvor lang tid tager det")
     with caplog.at_level(logging.WARNING):
-        replies = chat.press("fb:1:99999999999999999999999999")
+        replies = chat.press(f"fb:1:{qid}")
     assert [r.text for r in replies] == [engine.kb.text("button_expired")]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
