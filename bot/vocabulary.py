@@ -20,6 +20,7 @@ LISTS: dict[str, str] = {
     "doctor_words": "a red-flag reply names a doctor with one of these (the eval contract)",
     "negators": "words that negate what follows or precedes them (red flags, matching)",
     "negation_bridges": "small words a negator after a phrase may stand behind ('... me not')",
+    "negation_stops": "words a negator before a phrase does not reach across ('not X and Y')",
     "hypothetical_starts": "phrases that open a hypothetical question (red flags)",
     "question_words": "words that start a question sentence (long messages)",
     "reporting_verbs": "verbs that report what someone else said (the speaker is background)",
