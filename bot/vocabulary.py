@@ -20,6 +20,8 @@ LISTS: dict[str, str] = {
     "doctor_words": "a red-flag reply names a doctor with one of these (the eval contract)",
     "negators": "words that negate what follows or precedes them (red flags, matching)",
     "negation_bridges": "small words a negator after a phrase may stand behind ('... me not')",
+    "forward_negators": "words that negate only what follows them ('uden hævelse'; red flags)",
+    "negation_lists": "words along which a negator before a phrase reaches ('no X or Y')",
     "negation_stops": "words a negator before a phrase does not reach across ('not X and Y')",
     "hypothetical_starts": "phrases that open a hypothetical question (red flags)",
     "question_words": "words that start a question sentence (long messages)",

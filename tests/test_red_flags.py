@@ -357,3 +357,21 @@ def test_new_signs_quote_the_guides_own_words(text: str, flag_id: str, guide: st
 )
 def test_near_misses_of_the_new_signs(text: str) -> None:
     assert MATCHER.red_flags(text) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        # "uden" and English "didn't" negate what follows them ...
+        ("pludselig smerte uden hævelse", False),
+        ("I didn't fall, it just started hurting", False),
+        # ... not what came before: the weight loss is affirmed.
+        ("har tabt 6 kg uden at prøve, og ondt i baglåret", True),
+        # A double negative affirms.
+        ("kan ikke ligge på siden om natten uden at vågne af smerter i hoften", True),
+        # A negator reaches along a list of items.
+        ("fik et ryk i baglåret, ingen tegn på hævelse eller blå mærker", False),
+    ],
+)
+def test_forward_negators_and_lists(text: str, fires: bool) -> None:
+    assert bool(MATCHER.red_flags(text)) is fires
