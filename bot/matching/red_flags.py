@@ -62,7 +62,9 @@ class RedFlags:
         self.clock = clock
         self.negators = proc.negators
         # "uden", "didn't": these negate what follows, not what came before ("tabt mig uden grund").
-        self.forward = kb.vocab.folded("forward_negators")
+        self.forward = kb.vocab.folded("forward_negators") | kb.vocab.folded(
+            "english_forward_negators"
+        )
         self.any_negator = self.negators | self.forward
         self.subclause_starts = kb.vocab.words("subclause_starts")
         self.bridges = kb.vocab.folded("negation_bridges")
