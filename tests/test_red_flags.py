@@ -309,3 +309,69 @@ def test_a_date_a_few_words_after_since(text: str, days: float) -> None:
 def test_a_date_in_the_next_clause_is_not_the_span() -> None:
     text = "har ondt i siden, i februar skal jeg løbe maraton"
     assert Durations(KB, MATCHER.proc).days(MATCHER.proc.analyse(text).tokens, DEC_2) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "flag_id"),
+    [
+        # A denied sign before "og" does not deny the sign after it.
+        ("ikke hævet og vækker mig om natten", "natlige_smerter"),
+        ("har ingen prikken og vågner af smerterne om natten", "natlige_smerter"),
+        ("ingen hævelse men det vækker mig om natten", "natlige_smerter"),
+        ("ingen nummenhed men knæet låser sig fast", "laasning"),
+    ],
+)
+def test_a_denied_other_sign_does_not_deny_this_one(text: str, flag_id: str) -> None:
+    assert flag_id in MATCHER.red_flags(text)
+
+
+def test_a_typo_guess_cannot_trigger_an_exclusion() -> None:
+    # "nasty" is corrected to "næsten"; "faldt næsten" (almost fell) must not hide the fall.
+    assert "traume" in MATCHER.red_flags("took a nasty fall on the ice and now my hip hurts")
+    assert "traume" not in MATCHER.red_flags("jeg faldt næsten på isen, men hoften er fin")
+
+
+@pytest.mark.parametrize(
+    ("text", "flag_id", "guide"),
+    [
+        ("jeg kan ikke støtte på benet", "kan_ikke_belaste", "hip"),
+        ("can't put weight on it", "kan_ikke_belaste", "hip"),
+        ("min søn på 5 har ondt i hoften og har feber", "feber", "distal"),
+        ("feverish with a sore swollen knee", "feber", "distal"),
+    ],
+)
+def test_new_signs_quote_the_guides_own_words(text: str, flag_id: str, guide: str) -> None:
+    assert flag_id in MATCHER.red_flags(text)
+    flag = next(rf for rf in KB.red_flags if rf.id == flag_id)
+    assert flag.guide_text in KB.guide_texts[guide]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kan ikke gå i fitness i dag, hvad kan jeg lave hjemme",
+        "jeg kan godt støtte på benet, det gør bare lidt ondt",
+        "må man løbe med feber",
+        "hvad gør man hvis baglåret pludselig bliver blåt",
+    ],
+)
+def test_near_misses_of_the_new_signs(text: str) -> None:
+    assert MATCHER.red_flags(text) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        # "uden" and English "didn't" negate what follows them ...
+        ("pludselig smerte uden hævelse", False),
+        ("I didn't fall, it just started hurting", False),
+        # ... not what came before: the weight loss is affirmed.
+        ("har tabt 6 kg uden at prøve, og ondt i baglåret", True),
+        # A double negative affirms.
+        ("kan ikke ligge på siden om natten uden at vågne af smerter i hoften", True),
+        # A negator reaches along a list of items.
+        ("fik et ryk i baglåret, ingen tegn på hævelse eller blå mærker", False),
+    ],
+)
+def test_forward_negators_and_lists(text: str, fires: bool) -> None:
+    assert bool(MATCHER.red_flags(text)) is fires

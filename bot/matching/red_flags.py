@@ -61,8 +61,17 @@ class RedFlags:
         self.proc = proc
         self.clock = clock
         self.negators = proc.negators
+        # "uden", "didn't": these negate what follows, not what came before ("tabt mig uden grund").
+        self.forward = kb.vocab.folded("forward_negators") | kb.vocab.folded(
+            "english_forward_negators"
+        )
+        self.any_negator = self.negators | self.forward
         self.subclause_starts = kb.vocab.words("subclause_starts")
         self.bridges = kb.vocab.folded("negation_bridges")
+        self.negation_stops = kb.vocab.folded("negation_stops")
+        self.negation_lists = kb.vocab.folded("negation_lists")
+        # Words as typed that the knowledge knows (no typo guess): what an exclusion needs.
+        self.typed_forms = frozenset(fold(w) for w in proc.table.lemmas)
         self.hypothetical = tuple(
             tuple(fold(w) for w in p.split()) for p in kb.vocab.words("hypothetical_starts")
         )
@@ -103,15 +112,26 @@ class RedFlags:
                 return False
             present.append(found)
         for seq in f.none_of:
-            if seq[0] in vocab and find_phrase(toks, seq):
+            if seq[0] in vocab and any(
+                self._as_typed(toks, i, len(seq)) for i in find_phrase(toks, seq)
+            ):
                 return False
         return all(any(self._affirmed(toks, seq) for seq in found) for found in present)
+
+    def _as_typed(self, toks: Sequence[Token], i: int, n: int) -> bool:
+        """The words at toks[i:i+n] were typed as words the knowledge knows, not guessed by the
+        typo correction: an exclusion stops a whole flag, so a guess may not ("took a nasty
+        fall": "nasty" is corrected to "næsten", and "faldt næsten" must not hide the fall)."""
+        return all(
+            t.number is not None or all(fold(w) in self.typed_forms for w in t.text.split())
+            for t in toks[i : i + n]
+        )
 
     def _affirmed(self, toks: Sequence[Token], seq: tuple[str, ...]) -> bool:
         """The phrase occurs, not in a hypothetical clause ("hvad hvis det bliver hævet"), and
         is not negated nearby in its clause ("det vækker mig ikke")."""
         hits = [i for i in find_phrase(toks, seq) if not self._hypothetical(toks, i)]
-        if any(t in self.negators for t in seq):
+        if any(t in self.any_negator for t in seq):
             return bool(hits)
         return any(not self._negated(toks, i, len(seq)) for i in hits)
 
@@ -124,14 +144,26 @@ class RedFlags:
         )
 
     def _negated(self, toks: Sequence[Token], i: int, n: int) -> bool:
-        """A negator up to NEAR words before ("ingen hævelse"), or right after, across only
-        pronouns and small adverbs ("det vækker mig ikke", "den låser sig ikke"; not "knæet
-        vil ikke gå ned", not "tabt mig og har ingen appetit"), in the same clause ("om
-        natten at jeg ikke kan sove": that "ikke" belongs to the next clause)."""
+        """A negator up to NEAR words before ("ingen hævelse"), further along a list ("ingen
+        hævelse eller blå mærker"), but not across "og" ("ikke hævet og vækker mig om natten":
+        the night pain is affirmed); or right after, across only pronouns and small adverbs
+        ("det vækker mig ikke", "den låser sig ikke"; not "knæet vil ikke gå ned", not "tabt
+        mig og har ingen appetit"); in the same clause ("om natten at jeg ikke kan sove": that
+        "ikke" belongs to the next clause)."""
         clause = toks[i].clause
-        for t in toks[max(0, i - NEAR) : i]:
-            if t.clause == clause and t.term in self.negators:
+        k, reach = i - 1, NEAR
+        while k >= 0 and reach > 0:
+            t = toks[k]
+            if t.clause != clause or fold(t.text) in self.negation_stops:
+                break
+            if t.term in self.negators:
                 return True
+            if fold(t.text) in self.forward or t.term in self.forward:
+                # "kan ikke sove uden at vågne af smerter": a double negative affirms.
+                return not any(u.clause == clause and u.term in self.negators for u in toks[:k])
+            # "ingen hævelse eller blå mærker": the negator reaches along a list.
+            reach = NEAR + 2 if fold(t.text) in self.negation_lists else reach
+            k, reach = k - 1, reach - 1
         for t in toks[i + n : i + n + NEAR]:
             if t.clause != clause or t.text in self.subclause_starts:
                 break
