@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -237,3 +239,32 @@ def test_a_forked_folds_decisions_cross_the_pipe_unchanged() -> None:
         )
         assert np.array_equal(a.rows.features.reshape(-1), b.rows.features.reshape(-1))
         assert np.array_equal(a.rows.right, b.rows.right)
+
+
+_SCORES = """
+from bot.ask import shared
+from bot.matching.dataset import entry_class
+kb, matcher = shared()
+text = (
+    "jeg har haft ondt under ballen i tre uger efter intervaller og bakkeløb og nu gør det "
+    "ondt når jeg sidder på en hård stol på arbejdet, må jeg løbe eller skal jeg holde pause"
+)
+m = matcher.evidence.message(matcher.proc.analyse(text))
+print(repr(m.total), repr(m.unseen))
+for eid in sorted(kb.entries):
+    print(eid, [repr(v) for v in matcher.evidence.support(m, entry_class(kb, eid), eid)])
+"""
+
+
+def test_the_lemma_evidence_is_the_same_whatever_order_python_iterates_a_set_in() -> None:
+    """Sums over a message's terms (a frozenset, whose order changes with PYTHONHASHSEED) are
+    exactly rounded: with plain sums the fused scores, the fusion's cache and cross-validation
+    differed from one process to the next."""
+    outputs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run(
+            [sys.executable, "-c", _SCORES], env=env, capture_output=True, text=True, check=True
+        )
+        outputs.append(run.stdout)
+    assert outputs[0] and outputs[0] == outputs[1]

@@ -133,7 +133,8 @@ class Evidence:
         self.idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
         self.idf_unseen = math.log((n + 1) / 0.5)
         self.doc_weights = {
-            label: [sum(self.idf[t] for t in d) for d in ds] for label, ds in self.docs.items()
+            label: [math.fsum(self.idf[t] for t in d) for d in ds]
+            for label, ds in self.docs.items()
         }
         said = set(self.idf) | {t for bag in self.text_bags.values() for t in bag}
         said.update(t for phrases in self.context.values() for p in phrases for t in p)
@@ -155,17 +156,17 @@ class Evidence:
         drop = {t.term for t in a.tokens if t.parts and t.term not in self.idf}
         terms = frozenset(t for t in a.terms if t not in drop)
         weight = {t: self.idf.get(t, self.idf_unseen) for t in terms}
-        total = sum(weight.values())
+        total = math.fsum(weight.values())
 
         def share(ts: Iterable[str]) -> float:
-            return sum(weight[t] for t in ts) / total if total else 0.0
+            return math.fsum(weight[t] for t in ts) / total if total else 0.0
 
         asking = tuple(clauses_of(self.proc.vocab).question_tokens(a))
         question = self._question(asking, terms)
-        q_weight = sum(weight[t] for t in question)
+        q_weight = math.fsum(weight[t] for t in question)
         q_unseen = share([t for t in terms if t not in self.idf])
         if q_weight:
-            q_unseen = sum(weight[t] for t in question if t not in self.idf) / q_weight
+            q_unseen = math.fsum(weight[t] for t in question if t not in self.idf) / q_weight
         return Message(
             analysis=a,
             terms=terms,
@@ -243,13 +244,13 @@ class Evidence:
         if _by_every_word(label, m.terms):
             terms = m.every
             w = {t: self.idf.get(t, self.idf_unseen) for t in terms}
-            total = sum(w.values())
+            total = math.fsum(w.values())
         if not total:
             return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         bag = self.bags.get(label, frozenset())
-        cover = sum(w[t] for t in terms & bag) / total
+        cover = math.fsum(w[t] for t in terms & bag) / total
         text = self.text_bags.get(entry_id or "", frozenset())
-        text_cover = sum(w[t] for t in terms & text) / total
+        text_cover = math.fsum(w[t] for t in terms & text) / total
         best = 0.0
         best_i = -1
         for i, (d, d_weight) in enumerate(
@@ -258,7 +259,7 @@ class Evidence:
             inter = terms & d
             if not inter:
                 continue
-            ov = sum(w[t] for t in inter)
+            ov = math.fsum(w[t] for t in inter)
             union = total + d_weight - ov  # weighted Jaccard: |m ∪ d| = |m| + |d| - |m ∩ d|
             if ov / union > best:
                 best, best_i = ov / union, i
@@ -267,8 +268,8 @@ class Evidence:
             like = fuzz.token_sort_ratio(m.analysis.normalized, self.strings[label][best_i]) / 100
         q_cover, q_best = cover, best
         q_terms = m.question if not _by_every_word(label, m.terms) else frozenset()
-        if q_total := sum(w[t] for t in q_terms):
-            q_cover = sum(w[t] for t in q_terms & bag) / q_total
+        if q_total := math.fsum(w[t] for t in q_terms):
+            q_cover = math.fsum(w[t] for t in q_terms & bag) / q_total
             q_best = self._best_overlap(q_terms, w, q_total, label)
         return (cover, best, text_cover, like, q_cover, q_best)
 
@@ -281,7 +282,7 @@ class Evidence:
         for d, d_weight in docs:
             inter = terms & d
             if inter:
-                ov = sum(w[t] for t in inter)
+                ov = math.fsum(w[t] for t in inter)
                 best = max(best, ov / (total + d_weight - ov))
         return best
 

@@ -35,7 +35,7 @@ from bot.textproc import Analysis, TextProcessor, build_processor, save_analyses
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "2"
+MODEL_VERSION = "3"
 Summary = dict[str, str | None]
 # The cross-validated decisions: in memory, in the cache file, or still to be decided.
 HeldOutDecisions = list[Summary] | Path | Callable[[], list[Summary]]
