@@ -186,17 +186,17 @@ def done_many(db: Database, row_ids: Sequence[int]) -> None:
     if not row_ids:
         return
     ids = list(row_ids)
-    try:
-        with db.write_lock(), db.engine.begin() as connection:
-            connection.execute(_DONE, {"ids": ids})
-    except DBAPIError as exc:
-        # A connection that broke while it lay in the pool (it is pinged only after a
-        # while unused, bot/storage.py): once more on a new one, so that a database
-        # restart does not leave sent messages' rows to be sent again.
-        if not exc.connection_invalidated:
-            raise
-        with db.write_lock(), db.engine.begin() as connection:
-            connection.execute(_DONE, {"ids": ids})
+    for last in (False, True):
+        try:
+            with db.write_lock(), db.engine.begin() as connection:
+                connection.execute(_DONE, {"ids": ids})
+            return
+        except DBAPIError as exc:
+            # A connection that broke while it lay in the pool (it is pinged only after a
+            # while unused, bot/storage.py): once more on a new one, so that a database
+            # restart does not leave sent messages' rows to be sent again.
+            if last or not exc.connection_invalidated:
+                raise
 
 
 def drop_chat(db: Database, chat_id: int) -> int:

@@ -251,18 +251,7 @@ class Evidence:
         cover = math.fsum(w[t] for t in terms & bag) / total
         text = self.text_bags.get(entry_id or "", frozenset())
         text_cover = math.fsum(w[t] for t in terms & text) / total
-        best = 0.0
-        best_i = -1
-        for i, (d, d_weight) in enumerate(
-            zip(self.docs.get(label, ()), self.doc_weights.get(label, ()), strict=True)
-        ):
-            inter = terms & d
-            if not inter:
-                continue
-            ov = math.fsum(w[t] for t in inter)
-            union = total + d_weight - ov  # weighted Jaccard: |m ∪ d| = |m| + |d| - |m ∩ d|
-            if ov / union > best:
-                best, best_i = ov / union, i
+        best, best_i = self._best_overlap(terms, w, total, label)
         like = 0.0
         if best_i >= 0:
             like = fuzz.token_sort_ratio(m.analysis.normalized, self.strings[label][best_i]) / 100
@@ -270,21 +259,24 @@ class Evidence:
         q_terms = m.question if not _by_every_word(label, m.terms) else frozenset()
         if q_total := math.fsum(w[t] for t in q_terms):
             q_cover = math.fsum(w[t] for t in q_terms & bag) / q_total
-            q_best = self._best_overlap(q_terms, w, q_total, label)
+            q_best, _ = self._best_overlap(q_terms, w, q_total, label)
         return (cover, best, text_cover, like, q_cover, q_best)
 
     def _best_overlap(
         self, terms: frozenset[str], w: dict[str, float], total: float, label: str
-    ) -> float:
-        """The best weighted Jaccard overlap of `terms` with one of the class's phrasings."""
-        best = 0.0
+    ) -> tuple[float, int]:
+        """The best weighted Jaccard overlap of `terms` with one of the class's phrasings,
+        and that phrasing's index (-1: none shares a term)."""
+        best, best_i = 0.0, -1
         docs = zip(self.docs.get(label, ()), self.doc_weights.get(label, ()), strict=True)
-        for d, d_weight in docs:
+        for i, (d, d_weight) in enumerate(docs):
             inter = terms & d
             if inter:
                 ov = math.fsum(w[t] for t in inter)
-                best = max(best, ov / (total + d_weight - ov))
-        return best
+                union = total + d_weight - ov  # weighted Jaccard: |m ∪ d| = |m|+|d|-|m ∩ d|
+                if ov / union > best:
+                    best, best_i = ov / union, i
+        return best, best_i
 
 
 def _by_every_word(label: str, content: frozenset[str] | Sequence[str]) -> bool:

@@ -10,6 +10,7 @@ that start a new clause ("men", "og så", "for" — knowledge/lang/sentences.yam
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from itertools import pairwise
 
 from bot.matching.features import Vectorizer, combine, raw_features, sentences
@@ -119,14 +120,11 @@ class Clauses:
         return [t for g in groups if g in asking for t in g]
 
 
-_CLAUSES: dict[int, Clauses] = {}
-
-
+@lru_cache(maxsize=4)
 def clauses_of(vocab: Vocabulary) -> Clauses:
-    hit = _CLAUSES.get(id(vocab))
-    if hit is None:
-        hit = _CLAUSES[id(vocab)] = Clauses(vocab)
-    return hit
+    """One Clauses per vocabulary (hashed by identity, as timewords caches its words); keyed
+    by the object itself, so a reloaded vocabulary never meets an old one's cut words."""
+    return Clauses(vocab)
 
 
 def question_sentences(proc: TextProcessor, text: str) -> list[str]:
