@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TELEGRAM_TEXT_LIMIT = 4096
 ID_PATTERN = r"^[a-z0-9_.]+$"
@@ -73,6 +73,20 @@ class GuideKnowledgeFile(_Model):
     sections: list[Entry] = Field(default_factory=list)
 
 
+class Temperature(_Model):
+    """A body temperature written as a number ("har 38,9"): it counts as a phrase of the
+    flag's first all_of group."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Temperature:
+        if self.min >= self.max:
+            raise ValueError("min must be below max")
+        return self
+
+
 class RedFlag(_Model):
     """A warning sign from the guides; matching is by groups of alternative terms."""
 
@@ -82,6 +96,7 @@ class RedFlag(_Model):
     all_of: list[list[str]] = Field(min_length=1)
     none_of: list[str] = Field(default_factory=list)
     min_weeks: int | None = Field(default=None, ge=1)
+    temperature: Temperature | None = None
     examples: list[str] = Field(min_length=1)
     not_examples: list[str] = Field(default_factory=list)
 

@@ -57,6 +57,7 @@ LISTS: dict[str, str] = {
     "duration_more": "words before a count that make a duration a little longer (red flags)",
     "duration_and": "the word between a unit and its half ('a year and a half')",
     "since_words": "words that start a span from a date to today (red flags)",
+    "temperature_before": "words right before a whole number that make it a temperature ('har 39')",
     "count_fillers": "small words between a count and its unit ('a couple of months')",
     # typed check-in answers (bot/checkin.py)
     "morning_better": "typed morning answers: better than usual",
@@ -75,7 +76,7 @@ LISTS: dict[str, str] = {
     "range_starts": "words that open a range of two numbers",
     "half_phrases": "phrases that add a half to a number",
     "number_suffixes": "suffixes after a digit that keep it a number",
-    "count_units": "units after a number that make it no pain score",
+    "count_units": "units beside a number that make it a measure: no pain score, no temperature",
 }
 # name -> what the code uses the mapping (word -> number) for
 MAPPINGS: dict[str, str] = {

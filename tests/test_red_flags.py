@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from pydantic import ValidationError
 
 from bot.answers import render
 from bot.ask import shared
 from bot.matching.red_flags import Durations, RedFlags, _easter
+from bot.schemas import Temperature
 
 KB, MATCHER = shared()
 
@@ -375,3 +377,37 @@ def test_near_misses_of_the_new_signs(text: str) -> None:
 )
 def test_forward_negators_and_lists(text: str, fires: bool) -> None:
     assert bool(MATCHER.red_flags(text)) is fires
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        # A temperature written as a number is a fever: a decimal, or a whole number after "har".
+        ("har 38,9 og hoften dunker", True),
+        ("målte 39.4 i nat og knæet er ømt", True),
+        ("har 39 og ondt i hoften", True),
+        # Ages, distances, weeks and temperatures below the range are not.
+        ("jeg er 39 og har ondt i hoften", False),
+        ("løb 38,5 km og nu gør hoften ondt", False),
+        ("i uge 39 fik jeg ondt i hoften", False),
+        ("har 37,2 og hoften er øm", False),
+    ],
+)
+def test_a_temperature_written_as_a_number(text: str, fires: bool) -> None:
+    assert ("feber" in MATCHER.red_flags(text)) is fires
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "det startede ikke med et knald, og der er ikke noget der er hævet",
+        "ingen knald, og jeg kan ikke se nogen hævelse",
+    ],
+)
+def test_a_negator_reaches_across_an_indefinite_pronoun(text: str) -> None:
+    assert MATCHER.red_flags(text) == ()
+
+
+def test_a_temperature_range_must_be_ordered() -> None:
+    with pytest.raises(ValidationError, match="min must be below max"):
+        Temperature(min=42.0, max=38.0)

@@ -75,6 +75,8 @@ class RedFlags:
         self.hypothetical = tuple(
             tuple(fold(w) for w in p.split()) for p in kb.vocab.words("hypothetical_starts")
         )
+        self.temperature_before = kb.vocab.folded("temperature_before")
+        self.measure_units = kb.vocab.folded("count_units")
         self.durations = Durations(kb, proc)
         self.flags = [self._compile(rf) for rf in kb.red_flags]
 
@@ -105,10 +107,11 @@ class RedFlags:
     def _fires(self, f: _Flag, a: Analysis) -> bool:
         """Every group is there, affirmed, and no exclusion (the duration is checked apart)."""
         toks, vocab = a.tokens, a.vocabulary
+        warm = self._temperatures(f, toks)
         # Quick reject: every group needs a phrase whose words all occur somewhere.
         present = []
-        for group in f.groups:
-            if not (found := group.present(vocab)):
+        for n, group in enumerate(f.groups):
+            if not (found := group.present(vocab)) and not (n == 0 and warm):
                 return False
             present.append(found)
         for seq in f.none_of:
@@ -116,7 +119,31 @@ class RedFlags:
                 self._as_typed(toks, i, len(seq)) for i in find_phrase(toks, seq)
             ):
                 return False
-        return all(any(self._affirmed(toks, seq) for seq in found) for found in present)
+        if warm and not any(not self._negated(toks, i, 1) for i in warm):
+            warm = []
+        return all(
+            (n == 0 and bool(warm)) or any(self._affirmed(toks, seq) for seq in found)
+            for n, found in enumerate(present)
+        )
+
+    def _temperatures(self, f: _Flag, toks: Sequence[Token]) -> list[int]:
+        """Where a flag's temperature is written as a number: a decimal in its range ("har
+        38,9"), or a whole number right after a word such as "har" ("har 39 og ondt"); not
+        a measure ("38,5 km", "uge 39") and not an age ("jeg er 39")."""
+        r = f.flag.temperature
+        if r is None:
+            return []
+        out = []
+        for i, t in enumerate(toks):
+            if t.number is None or not t.text[:1].isdigit() or not r.min <= t.number <= r.max:
+                continue
+            near = [toks[k] for k in (i - 1, i + 1) if 0 <= k < len(toks)]
+            if any(fold(u.text) in self.measure_units for u in near):
+                continue
+            decimal = "," in t.text or "." in t.text.rstrip(".")
+            if decimal or (i > 0 and fold(toks[i - 1].text) in self.temperature_before):
+                out.append(i)
+        return out
 
     def _as_typed(self, toks: Sequence[Token], i: int, n: int) -> bool:
         """The words at toks[i:i+n] were typed as words the knowledge knows, not guessed by the
