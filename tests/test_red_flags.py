@@ -386,6 +386,9 @@ def test_forward_negators_and_lists(text: str, fires: bool) -> None:
         ("har 38,9 og hoften dunker", True),
         ("målte 39.4 i nat og knæet er ømt", True),
         ("har 39 og ondt i hoften", True),
+        ("temp 39 and my hip hurts", True),
+        # Dictated: "komma" between the parts.
+        ("38 komma 9 og knæet er hævet", True),
         # Ages, distances, weeks and temperatures below the range are not.
         ("jeg er 39 og har ondt i hoften", False),
         ("løb 38,5 km og nu gør hoften ondt", False),

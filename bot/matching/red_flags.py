@@ -77,6 +77,7 @@ class RedFlags:
         )
         self.temperature_before = kb.vocab.folded("temperature_before")
         self.measure_units = kb.vocab.folded("count_units")
+        self.decimal_words = kb.vocab.folded("decimal_words")
         self.durations = Durations(kb, proc)
         self.flags = [self._compile(rf) for rf in kb.red_flags]
 
@@ -129,7 +130,8 @@ class RedFlags:
     def _temperatures(self, f: _Flag, toks: Sequence[Token]) -> list[int]:
         """Where a flag's temperature is written as a number: a decimal in its range ("har
         38,9"), or a whole number right after a word such as "har" ("har 39 og ondt"); not
-        a measure ("38,5 km", "uge 39") and not an age ("jeg er 39")."""
+        a measure ("38,5 km", "uge 39") and not an age ("jeg er 39"). A dictated decimal
+        ("38 komma 9") is a decimal."""
         r = f.flag.temperature
         if r is None:
             return []
@@ -140,7 +142,7 @@ class RedFlags:
             near = [toks[k] for k in (i - 1, i + 1) if 0 <= k < len(toks)]
             if any(fold(u.text) in self.measure_units for u in near):
                 continue
-            decimal = "," in t.text or "." in t.text.rstrip(".")
+            decimal = "," in t.text or "." in t.text.rstrip(".") or self._dictated_decimal(toks, i)
             if decimal or (i > 0 and fold(toks[i - 1].text) in self.temperature_before):
                 out.append(i)
         return out
@@ -161,6 +163,13 @@ class RedFlags:
         if any(t in self.any_negator for t in seq):
             return bool(hits)
         return any(not self._negated(toks, i, len(seq)) for i in hits)
+
+    def _dictated_decimal(self, toks: Sequence[Token], i: int) -> bool:
+        return (
+            i + 2 < len(toks)
+            and fold(toks[i + 1].text) in self.decimal_words
+            and toks[i + 2].number is not None
+        )
 
     def _hypothetical(self, toks: Sequence[Token], i: int) -> bool:
         """A "hvad hvis" earlier in the phrase's clause."""
