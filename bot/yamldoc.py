@@ -99,8 +99,7 @@ class Collector:
             self.add(rel, 1, f"not UTF-8 text ({exc.reason})")
             return None
         try:
-            node = yaml.compose(text, Loader=_YamlLoader)
-            data = yaml.load(text, Loader=_YamlLoader)
+            node, data = _compose_and_construct(text)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else 1
@@ -124,6 +123,17 @@ class Collector:
                 where = ".".join(str(p) for p in loc)
                 self.add(doc.rel, doc.line(*loc), f"{where}: {err['msg']}")
             return None
+
+
+def _compose_and_construct(text: str) -> tuple[yaml.Node | None, object]:
+    """The node tree (for line numbers and duplicate keys) and the data built from that same
+    tree: one parse instead of two (start-up reads every YAML file)."""
+    loader = _YamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def check_duplicate_keys(node: yaml.Node | None, rel: str, out: Collector) -> None:
