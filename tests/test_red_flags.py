@@ -414,3 +414,18 @@ def test_a_negator_reaches_across_an_indefinite_pronoun(text: str) -> None:
 def test_a_temperature_range_must_be_ordered() -> None:
     with pytest.raises(ValidationError, match="min must be below max"):
         Temperature(min=42.0, max=38.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        # An exclusion explains the sign away ...
+        ("har tabt 5 kg fordi jeg har ændret min kost, og hoften gør ondt", False),
+        # ... unless it is denied itself.
+        ("jeg har ikke ændret kost, men har tabt 5 kg uden at prøve, og hoften gør ondt", True),
+        # An exclusion that is a denial ("ingen hævelse") still excludes.
+        ("pludselig smerte i baglåret, ingen hævelse", False),
+    ],
+)
+def test_a_denied_exclusion_does_not_exclude(text: str, fires: bool) -> None:
+    assert bool(MATCHER.red_flags(text)) is fires

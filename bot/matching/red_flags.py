@@ -117,7 +117,7 @@ class RedFlags:
             present.append(found)
         for seq in f.none_of:
             if seq[0] in vocab and any(
-                self._as_typed(toks, i, len(seq)) for i in find_phrase(toks, seq)
+                self._excludes(toks, i, seq, present) for i in find_phrase(toks, seq)
             ):
                 return False
         if warm and not any(not self._negated(toks, i, 1) for i in warm):
@@ -146,6 +146,29 @@ class RedFlags:
             if decimal or (i > 0 and fold(toks[i - 1].text) in self.temperature_before):
                 out.append(i)
         return out
+
+    def _excludes(
+        self,
+        toks: Sequence[Token],
+        i: int,
+        seq: tuple[str, ...],
+        present: list[list[tuple[str, ...]]],
+    ) -> bool:
+        """An exclusion at toks[i] holds when typed as written and not itself denied: "har
+        ikke ændret kost" is no reason for a weight loss. One that shares words with the
+        sign's own phrase only tells what that phrase means ("kan ikke gå i fitness"), and a
+        denial ("ingen hævelse") excludes as it is."""
+        n = len(seq)
+        if not self._as_typed(toks, i, n):
+            return False
+        if any(t in self.any_negator for t in seq) or not self._negated(toks, i, n):
+            return True
+        return any(
+            k < i + n and i < k + len(phrase)
+            for found in present
+            for phrase in found
+            for k in find_phrase(toks, phrase)
+        )
 
     def _as_typed(self, toks: Sequence[Token], i: int, n: int) -> bool:
         """The words at toks[i:i+n] were typed as words the knowledge knows, not guessed by the
