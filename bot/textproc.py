@@ -88,6 +88,9 @@ def load_tokenizer() -> Any:
     return _tokenizer
 
 
+_GLUED = re.compile(r"([^\W\d_]{2,})(\d+)|(\d+)([^\W\d_]{1,3})")  # "fase3", "10km"
+
+
 def _tokenize(text: str) -> list[str]:
     words: list[str] = []
     for tok in load_tokenizer()(text):
@@ -97,7 +100,10 @@ def _tokenize(text: str) -> list[str]:
             words.append(t)
             continue
         for piece in re.split(r"[-/+']", t):
-            if piece:
+            # Typed without the space: "fase3", "uge6", "10km" are a word and a number.
+            if glued := _GLUED.fullmatch(piece):
+                words.extend(p for p in glued.groups() if p)
+            elif piece:
                 words.append(piece)
     return words
 

@@ -360,7 +360,13 @@ def test_a_question_of_small_words_only_is_answered_from_the_users_guide() -> No
     assert wrong == []
 
 
-PHASE_FORMS = ("fase {n}", "fase nummer {word}", "{ordinal} fase", "hvad laver jeg i fase {n}")
+PHASE_FORMS = (
+    "fase {n}",
+    "fase nummer {word}",
+    "{ordinal} fase",
+    "hvad laver jeg i fase {n}",
+    "er i fase{n}, hvilke øvelser nu",  # typed without the space
+)
 PHASE_WORDS = {1: ("et", "første"), 2: ("to", "2."), 3: ("tre", "tredje"), 4: ("fire", "fjerde")}
 
 

@@ -15,7 +15,7 @@ from bot.fold import fold as skeleton
 from bot.knowledge import Knowledge, load_knowledge, validate
 from bot.lemmas import build_compact_table, load_compact_table, split_compound
 from bot.settings import PROJECT_ROOT
-from bot.textproc import TextProcessor
+from bot.textproc import TextProcessor, _tokenize
 
 KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
 INTENTS_DIR = PROJECT_ROOT / "intents"
@@ -278,3 +278,16 @@ def test_no_compound_split_off_an_inflected_form(proc: TextProcessor) -> None:
     # "bedring" is a word of its own, not "bed" (of "bide") + "ring".
     assert proc.analyse("bedring").tokens[0].parts == ()
     assert proc.analyse("baglårssmerter").tokens[0].parts != ()
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("fase3", ["fase", "3"]),
+        ("løb 21km", ["løb", "21", "km"]),
+        ("uge6", ["uge", "6"]),
+        ("vo2max", ["vo2max"]),  # a letter-digit-letter word stays whole
+    ],
+)
+def test_a_word_and_a_number_typed_together_are_two_tokens(typed: str, words: list[str]) -> None:
+    assert _tokenize(typed) == words

@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.fork import can_fork, in_background, one_thread_each
 from bot.knowledge import Knowledge
+from bot.lemmas import PIPELINE_VERSION
 from bot.matching.candidates import Classes, allowed_guides, options
 from bot.matching.cv import HeldOut, cross_validate, features_of
 from bot.matching.dataset import phrasings
@@ -208,7 +209,8 @@ def _summary(kb: Knowledge, fusion: Fusion, h: HeldOut) -> Summary:
 def _folder(kb: Knowledge, cache_dir: Path | None) -> Path | None:
     if cache_dir is None:
         return None
-    return cache_dir / f"matcher-{MODEL_VERSION}-{kb.matching_fingerprint}"
+    # The analyses the rankers are trained on change with the pipeline too.
+    return cache_dir / f"matcher-{MODEL_VERSION}.{PIPELINE_VERSION}-{kb.matching_fingerprint}"
 
 
 def _save(matcher: Matcher, folder: Path) -> None:
