@@ -21,7 +21,7 @@ from bot.fold import clean, fold
 from bot.knowledge import Knowledge
 
 # Bump when the processing changes, so cached tables and analyses are rebuilt.
-PIPELINE_VERSION = "15"
+PIPELINE_VERSION = "16"
 
 
 def write_cache(path: Path, text: str) -> None:

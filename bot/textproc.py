@@ -44,7 +44,8 @@ def plain_stop_words(vocab: Vocabulary) -> frozenset[str]:
     """spaCy's Danish stop words, corrected by knowledge/lang/small_words.yaml."""
     from spacy.lang.da.stop_words import STOP_WORDS
 
-    keep = vocab.words("keep_words")
+    # A negator carries meaning: "hvad skal jeg ikke gøre" is not "hvad skal jeg gøre".
+    keep = vocab.words("keep_words") | vocab.words("negators")
     extra = vocab.words("english_stop_words") | vocab.words("fillers")
     return frozenset((set(STOP_WORDS) - keep) | extra)
 

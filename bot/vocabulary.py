@@ -57,8 +57,8 @@ LISTS: dict[str, str] = {
     "duration_more": "words before a count that make a duration a little longer (red flags)",
     "duration_and": "the word between a unit and its half ('a year and a half')",
     "since_words": "words that start a span from a date to today (red flags)",
-    "temperature_before": "words right before a whole number that make it a temperature ('har 39')",
-    "decimal_words": "the word between a dictated decimal's parts ('38 komma 9')",
+    "temperature_before": "words before a whole number that make it a temperature, not an age",
+    "decimal_words": "the word between the two parts of a dictated decimal number",
     "count_fillers": "small words between a count and its unit ('a couple of months')",
     # typed check-in answers (bot/checkin.py)
     "morning_better": "typed morning answers: better than usual",

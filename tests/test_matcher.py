@@ -12,6 +12,7 @@ from bot.answers import render, render_entry
 from bot.ask import shared
 from bot.fork import wait_for_background
 from bot.knowledge import load_knowledge
+from bot.lemmas import PIPELINE_VERSION
 from bot.matching import Matcher
 from bot.matching.matcher import MODEL_VERSION
 from bot.matching.vectors import question_sentences
@@ -235,7 +236,9 @@ def test_a_cold_build_answers_at_once_and_leaves_a_complete_cache(tmp_path: Path
     )
     wait_for_background()
     folders = list(tmp_path.glob("matcher-*"))
-    assert [f.name for f in folders] == [f"matcher-{MODEL_VERSION}-{KB.matching_fingerprint}"]
+    assert [f.name for f in folders] == [
+        f"matcher-{MODEL_VERSION}.{PIPELINE_VERSION}-{KB.matching_fingerprint}"
+    ]
     assert {p.name for p in folders[0].iterdir()} >= {"fusion.json", "heldout.json"}
     warm = Matcher.build(KB, tmp_path)
     assert warm.decide(text) == cold.decide(text)
