@@ -24,6 +24,7 @@ LISTS: dict[str, str] = {
     "english_forward_negators": "English words that negate only what follows them (red flags)",
     "negation_lists": "words along which a negator before a phrase reaches ('no X or Y')",
     "negation_stops": "words a negator before a phrase does not reach across ('not X and Y')",
+    "phrase_fillers": "small intensifiers a red flag's phrase may hold inside it (red flags)",
     "hypothetical_starts": "phrases that open a hypothetical question (red flags)",
     "question_words": "words that start a question sentence (long messages)",
     "reporting_verbs": "verbs that report what someone else said (the speaker is background)",

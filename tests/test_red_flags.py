@@ -429,3 +429,17 @@ def test_a_temperature_range_must_be_ordered() -> None:
 )
 def test_a_denied_exclusion_does_not_exclude(text: str, fires: bool) -> None:
     assert bool(MATCHER.red_flags(text)) is fires
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        # Up to two intensifiers may stand inside a sign's phrase ...
+        ("har haft ondt i hoften i 2 måneder og det bliver bare værre", True),
+        ("benet føles helt vildt svagt og ondt i ballen", True),
+        # ... a softener may not: the shoe slips, the runner does not.
+        ("mine løbesko gled lidt i hælen", False),
+    ],
+)
+def test_intensifiers_inside_a_phrase(text: str, fires: bool) -> None:
+    assert bool(MATCHER.red_flags(text)) is fires

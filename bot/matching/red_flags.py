@@ -15,6 +15,7 @@ from bot.fold import fold
 from bot.knowledge import Knowledge, RedFlag
 from bot.textproc import Analysis, TextProcessor, Token, find_phrase
 
+MAX_FILLERS = 2  # intensifiers in a row inside a phrase ("helt vildt")
 NEAR = 3  # words either side of a phrase a negator reaches ("ingen hævelse", "vækker mig ikke")
 VAGUE_COUNT = 2  # "i måneder": a plural unit with no count before it counts this many times
 MORE = 0.5  # "over en måned": a little more than the count, half a unit
@@ -78,6 +79,7 @@ class RedFlags:
         self.temperature_before = kb.vocab.folded("temperature_before")
         self.measure_units = kb.vocab.folded("count_units")
         self.decimal_words = kb.vocab.folded("decimal_words")
+        self.phrase_fillers = kb.vocab.folded("phrase_fillers")
         self.durations = Durations(kb, proc)
         self.flags = [self._compile(rf) for rf in kb.red_flags]
 
@@ -117,7 +119,7 @@ class RedFlags:
             present.append(found)
         for seq in f.none_of:
             if seq[0] in vocab and any(
-                self._excludes(toks, i, seq, present) for i in find_phrase(toks, seq)
+                self._excludes(toks, i, j, seq, present) for i, j in self._spans(toks, seq)
             ):
                 return False
         if warm and not any(not self._negated(toks, i, 1) for i in warm):
@@ -151,6 +153,7 @@ class RedFlags:
         self,
         toks: Sequence[Token],
         i: int,
+        j: int,
         seq: tuple[str, ...],
         present: list[list[tuple[str, ...]]],
     ) -> bool:
@@ -158,17 +161,44 @@ class RedFlags:
         ikke ændret kost" is no reason for a weight loss. One that shares words with the
         sign's own phrase only tells what that phrase means ("kan ikke gå i fitness"), and a
         denial ("ingen hævelse") excludes as it is."""
-        n = len(seq)
-        if not self._as_typed(toks, i, n):
+        if not self._as_typed(toks, i, j - i):
             return False
-        if any(t in self.any_negator for t in seq) or not self._negated(toks, i, n):
+        if any(t in self.any_negator for t in seq) or not self._negated(toks, i, j - i):
             return True
         return any(
-            k < i + n and i < k + len(phrase)
+            k < j and i < end
             for found in present
             for phrase in found
-            for k in find_phrase(toks, phrase)
+            for k, end in self._spans(toks, phrase)
         )
+
+    def _spans(self, toks: Sequence[Token], seq: tuple[str, ...]) -> list[tuple[int, int]]:
+        """Where a phrase occurs, as (start, end): up to MAX_FILLERS small intensifiers may
+        stand between two of its words ("bliver bare værre" is "bliver værre", "føles helt
+        vildt svagt" is "føles svagt"); a one-word phrase also matches a compound's part."""
+        if len(seq) == 1:
+            return [(i, i + 1) for i in find_phrase(toks, seq)]
+        out = []
+        for i, tok in enumerate(toks):
+            if tok.term != seq[0]:
+                continue
+            j = i + 1
+            for term in seq[1:]:
+                skipped = 0
+                while (
+                    skipped < MAX_FILLERS
+                    and j + 1 < len(toks)
+                    and toks[j].term != term
+                    and toks[j].clause == tok.clause
+                    and fold(toks[j].text) in self.phrase_fillers
+                ):
+                    j, skipped = j + 1, skipped + 1
+                if j >= len(toks) or toks[j].term != term:
+                    break
+                j += 1
+            else:
+                out.append((i, j))
+        return out
 
     def _as_typed(self, toks: Sequence[Token], i: int, n: int) -> bool:
         """The words at toks[i:i+n] were typed as words the knowledge knows, not guessed by the
@@ -182,10 +212,10 @@ class RedFlags:
     def _affirmed(self, toks: Sequence[Token], seq: tuple[str, ...]) -> bool:
         """The phrase occurs, not in a hypothetical clause ("hvad hvis det bliver hævet"), and
         is not negated nearby in its clause ("det vækker mig ikke")."""
-        hits = [i for i in find_phrase(toks, seq) if not self._hypothetical(toks, i)]
+        hits = [(i, j) for i, j in self._spans(toks, seq) if not self._hypothetical(toks, i)]
         if any(t in self.any_negator for t in seq):
             return bool(hits)
-        return any(not self._negated(toks, i, len(seq)) for i in hits)
+        return any(not self._negated(toks, i, j - i) for i, j in hits)
 
     def _dictated_decimal(self, toks: Sequence[Token], i: int) -> bool:
         return (
