@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from bot import vocabulary
+from bot.fold import fold
 from bot.schemas import (
     TELEGRAM_TEXT_LIMIT,
     Entry,
@@ -215,8 +216,14 @@ def _load_entries(
 
 
 def _load_red_flags(
-    out: Collector, kdir: Path, guides: dict[str, Guide], guide_texts: dict[str, str]
+    out: Collector,
+    kdir: Path,
+    guides: dict[str, Guide],
+    guide_texts: dict[str, str],
+    clause_words: frozenset[str] = frozenset(),
 ) -> list[RedFlag]:
+    """`clause_words` split a sentence in two, so a phrase holding one could only ever match
+    as its other words ("men gik ned igen" as "gik ned igen"): such a phrase is reported."""
     red_flags: list[RedFlag] = []
     rf_doc = out.read(kdir / "red_flags.yaml")
     if rf_doc and (rff := out.parse(rf_doc, RedFlagsFile)):
@@ -243,6 +250,19 @@ def _load_red_flags(
                     rf_doc.line("red_flags", i, "guide_text"),
                     f"{rf.id}: guide_text is not quoted verbatim from its guides",
                 )
+            phrases: list[tuple[tuple[object, ...], str]] = [
+                (("all_of", g, k), t) for g, grp in enumerate(rf.all_of) for k, t in enumerate(grp)
+            ]
+            phrases += [(("none_of", k), t) for k, t in enumerate(rf.none_of)]
+            for loc, phrase in phrases:
+                split = [w for w in phrase.split() if fold(w) in clause_words]
+                if split and len(phrase.split()) > 1:
+                    out.add(
+                        rf_doc.rel,
+                        rf_doc.line("red_flags", i, *loc),
+                        f"{rf.id}: phrase {phrase!r} holds {split[0]!r}, which splits a sentence"
+                        " in two: the phrase would match without it",
+                    )
         red_flags = list(rff.red_flags)
 
     return red_flags
@@ -428,11 +448,11 @@ def load_knowledge(knowledge_dir: Path, intents_dir: Path) -> Knowledge:
     idir = intents_dir.resolve()
     guides, guide_texts = _load_guides(out, kdir)
     entries, entry_guide, entry_kind = _load_entries(out, kdir, guides, guide_texts)
-    red_flags = _load_red_flags(out, kdir, guides, guide_texts)
+    vocab = vocabulary.load(out, kdir)
+    red_flags = _load_red_flags(out, kdir, guides, guide_texts, vocab.folded("clause_words"))
     synonyms = _load_synonyms(out, kdir)
     traffic_light = _load_traffic_light(out, kdir, guides)
     lemmas = _load_lemmas(out, kdir)
-    vocab = vocabulary.load(out, kdir)
     out_of_scope = _load_out_of_scope(out, kdir)
     texts = _load_texts(out, kdir)
     intents = _load_intents(out, idir)

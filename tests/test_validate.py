@@ -194,3 +194,16 @@ def test_an_example_that_takes_over_another_entry_is_reported(
     assert (
         (kdir / "proximal.yaml").read_text(encoding="utf-8").splitlines()[line - 1].endswith(stolen)
     )
+
+
+def test_a_red_flag_phrase_holding_a_clause_word_is_reported(tree: tuple[Path, Path]) -> None:
+    """ "men" splits a sentence, so "men gik ned igen" could only match as "gik ned igen"."""
+    kdir, idir = tree
+    _edit(
+        kdir / "red_flags.yaml",
+        lambda t: t.replace(
+            'none_of: ["hævelsen er væk",', 'none_of: ["men gik ned", "hævelsen er væk",', 1
+        ),
+    )
+    msgs = _messages(kdir, idir)
+    assert any("red_flags.yaml:" in m and "'men gik ned' holds 'men'" in m for m in msgs), msgs
