@@ -222,8 +222,8 @@ def _load_red_flags(
     guide_texts: dict[str, str],
     clause_words: frozenset[str] = frozenset(),
 ) -> list[RedFlag]:
-    """`clause_words` split a sentence in two, so a phrase holding one could only ever match
-    as its other words ("men gik ned igen" as "gik ned igen"): such a phrase is reported."""
+    """`clause_words` split a sentence in two and are dropped from a phrase ("men gik ned
+    igen" would match as "gik ned igen", "men" alone never): such a phrase is reported."""
     red_flags: list[RedFlag] = []
     rf_doc = out.read(kdir / "red_flags.yaml")
     if rf_doc and (rff := out.parse(rf_doc, RedFlagsFile)):
@@ -256,12 +256,12 @@ def _load_red_flags(
             phrases += [(("none_of", k), t) for k, t in enumerate(rf.none_of)]
             for loc, phrase in phrases:
                 split = [w for w in phrase.split() if fold(w) in clause_words]
-                if split and len(phrase.split()) > 1:
+                if split:
                     out.add(
                         rf_doc.rel,
                         rf_doc.line("red_flags", i, *loc),
                         f"{rf.id}: phrase {phrase!r} holds {split[0]!r}, which splits a sentence"
-                        " in two: the phrase would match without it",
+                        " in two: the phrase cannot match as written",
                     )
         red_flags = list(rff.red_flags)
 
