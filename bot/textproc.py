@@ -281,7 +281,8 @@ class TextProcessor:
         return best[2] if best else None
 
     def _resolve_uncached(self, word: str) -> tuple[str, tuple[str, ...], bool]:
-        """word -> (term, compound part terms, known?)."""
+        """word -> (term, compound part terms, known?). A real Danish word the knowledge does
+        not use stays itself, unknown: only a word no dictionary has is a typo to correct."""
         form = self._known_form(word)
         if form is None:
             split = split_compound(
@@ -295,6 +296,8 @@ class TextProcessor:
                 mod_lemma, _ = self._lemma_of(self._known_form(mod) or mod)
                 head_lemma, _ = self._lemma_of(self._known_form(head) or head)
                 return fold(mod + head_lemma), (fold(mod_lemma), fold(head_lemma)), True
+            if self.table.is_real(word):
+                return fold(word), (), False
             form = self._fuzzy(word)
         if form is None:
             return fold(word), (), False

@@ -243,11 +243,41 @@ def test_swapped_letters_across_ae_are_corrected(proc: TextProcessor) -> None:
     assert terms(proc, "massgae") == terms(proc, "massage")
 
 
-@pytest.mark.parametrize(("word", "not_word"), [("nakken", "bakken"), ("heat", "helt")])
+@pytest.mark.parametrize(
+    ("word", "not_word"),
+    [
+        ("nakken", "bakken"),
+        ("heat", "helt"),
+        # Real words the knowledge never uses, Danish and English, are not typos of its words.
+        ("hvalp", "hjælp"),
+        ("forbi", "fordi"),
+        ("femte", "femten"),
+        ("socks", "shocks"),
+        ("after", "aften"),
+        # English mixed in reaches the guides' words, not look-alikes.
+        ("walking", "vågne"),
+        ("shoes", "kortison"),
+        ("spine", "spise"),
+    ],
+)
 def test_real_words_are_not_corrected_into_other_words(
     proc: TextProcessor, word: str, not_word: str
 ) -> None:
     assert terms(proc, word) != terms(proc, not_word)
+
+
+def test_a_real_word_the_knowledge_does_not_use_stays_unknown(proc: TextProcessor) -> None:
+    assert not proc.analyse("hvalp").tokens[0].known
+    assert proc.analyse("hoftn").tokens[0].term == proc.analyse("hofte").tokens[0].term
+
+
+@pytest.mark.parametrize(
+    ("english", "danish"), [("walking", "gå"), ("treadmill", "løbebånd"), ("surgery", "operation")]
+)
+def test_english_words_map_to_the_guides_words(
+    proc: TextProcessor, english: str, danish: str
+) -> None:
+    assert terms(proc, english) == terms(proc, danish)
 
 
 @pytest.mark.parametrize("word", ["øm", "ømt", "øget", "ændret"])
