@@ -97,6 +97,10 @@ class RedFlag(_Model):
     none_of: list[str] = Field(default_factory=list)
     min_weeks: int | None = Field(default=None, ge=1)
     temperature: Temperature | None = None
+    fears_do_not_count: bool = Field(
+        default=False,
+        description="A sign only feared ('bange for at det bliver værre') does not count",
+    )
     examples: list[str] = Field(min_length=1)
     not_examples: list[str] = Field(default_factory=list)
 

@@ -26,6 +26,7 @@ LISTS: dict[str, str] = {
     "negation_stops": "words a negator before a phrase does not reach across ('not X and Y')",
     "phrase_fillers": "small intensifiers a red flag's phrase may hold inside it (red flags)",
     "hypothetical_starts": "phrases that open a hypothetical question (red flags)",
+    "fear_starts": "phrases that open what someone fears will happen (red flags that opt in)",
     "question_words": "words that start a question sentence (long messages)",
     "reporting_verbs": "verbs that report what someone else said (the speaker is background)",
     "subclause_starts": "words that open a subclause (a negator after them belongs to it)",

@@ -270,6 +270,40 @@ def test_a_hypothetical_question_is_no_sign(text: str, flag_id: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "har haft ondt i 4 måneder og tør ikke løbe af frygt for at det bliver værre",
+        "ondt under ballen i 5 måneder, jeg er bange for at det bliver værre hvis jeg løber",
+        "scared it will get worse, been 3 months of pain under the butt",
+    ],
+)
+def test_a_feared_worsening_is_no_sign_of_one(text: str) -> None:
+    assert "ingen_bedring" not in MATCHER.red_flags(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "flag_id"),
+    [
+        # The fear ends at "for" / "og": what follows is told, not feared.
+        (
+            "har lavet øvelser i 10 uger og er bange for at løbe for det gør stadig lige ondt",
+            "ingen_bedring",
+        ),
+        (
+            "er bange for at det bliver værre og det har ikke hjulpet noget i 8 uger",
+            "ingen_bedring",
+        ),
+        ("har trænet i 10 uger uden bedring og er bange for at det bliver værre", "ingen_bedring"),
+        # Only flags about a change opt in: a feared tear still comes with its bruise.
+        ("jeg frygter at hamstringen er sprængt for det er hævet og blåt", "akut_skade"),
+        ("jeg er bange for at jeg har revet baglåret over det blev helt blåt", "akut_skade"),
+    ],
+)
+def test_a_fear_does_not_hide_a_sign_told_beside_it(text: str, flag_id: str) -> None:
+    assert flag_id in MATCHER.red_flags(text)
+
+
+@pytest.mark.parametrize(
     ("text", "flag_id"),
     [
         # The question comes after the sign, in its own clause: the sign still counts.

@@ -76,6 +76,14 @@ class RedFlags:
         self.hypothetical = tuple(
             tuple(fold(w) for w in p.split()) for p in kb.vocab.words("hypothetical_starts")
         )
+        # For a flag about a change ("bliver værre"), a feared change is no sign of one; for
+        # the others, a fear ("bange for at den er sprængt") often comes with the sign itself.
+        # A fear reaches to the next "og", "for", "men": in "bange for at løbe for det gør
+        # stadig ondt" the pain is no fear.
+        self.fears = tuple(tuple(fold(w) for w in p.split()) for p in kb.vocab.words("fear_starts"))
+        self.fear_ends = self.negation_stops | {
+            fold(w) for p in kb.vocab.words("runon_breaks") for w in p.split()
+        }
         self.temperature_before = kb.vocab.folded("temperature_before")
         self.measure_units = kb.vocab.folded("count_units")
         self.decimal_words = kb.vocab.folded("decimal_words")
@@ -124,8 +132,9 @@ class RedFlags:
                 return False
         if warm and not any(not self._negated(toks, i, 1) for i in warm):
             warm = []
+        fears = f.flag.fears_do_not_count
         return all(
-            (n == 0 and bool(warm)) or any(self._affirmed(toks, seq) for seq in found)
+            (n == 0 and bool(warm)) or any(self._affirmed(toks, seq, fears) for seq in found)
             for n, found in enumerate(present)
         )
 
@@ -209,10 +218,16 @@ class RedFlags:
             for t in toks[i : i + n]
         )
 
-    def _affirmed(self, toks: Sequence[Token], seq: tuple[str, ...]) -> bool:
-        """The phrase occurs, not in a hypothetical clause ("hvad hvis det bliver hævet"), and
-        is not negated nearby in its clause ("det vækker mig ikke")."""
-        hits = [(i, j) for i, j in self._spans(toks, seq) if not self._hypothetical(toks, i)]
+    def _affirmed(self, toks: Sequence[Token], seq: tuple[str, ...], fears: bool = False) -> bool:
+        """The phrase occurs, not in a hypothetical clause ("hvad hvis det bliver hævet") nor,
+        for `fears`, as what is feared ("bange for at det bliver værre"), and is not negated
+        nearby in its clause ("det vækker mig ikke")."""
+        hits = [
+            (i, j)
+            for i, j in self._spans(toks, seq)
+            if not _after(toks, i, self.hypothetical)
+            and not (fears and _after(toks, i, self.fears, self.fear_ends))
+        ]
         if any(t in self.any_negator for t in seq):
             return bool(hits)
         return any(not self._negated(toks, i, j - i) for i, j in hits)
@@ -222,14 +237,6 @@ class RedFlags:
             i + 2 < len(toks)
             and fold(toks[i + 1].text) in self.decimal_words
             and toks[i + 2].number is not None
-        )
-
-    def _hypothetical(self, toks: Sequence[Token], i: int) -> bool:
-        """A "hvad hvis" earlier in the phrase's clause."""
-        clause = toks[i].clause
-        words = [fold(t.text) for t in toks[:i] if t.clause == clause]
-        return any(
-            tuple(words[k : k + len(h)]) == h for h in self.hypothetical for k in range(len(words))
         )
 
     def _negated(self, toks: Sequence[Token], i: int, n: int) -> bool:
@@ -439,3 +446,20 @@ def _easter(year: int) -> date:
     n = (a + 11 * h + 22 * m) // 451
     month, day = divmod(h + m - 7 * n + 114, 31)
     return date(year, month, day + 1)
+
+
+def _after(
+    toks: Sequence[Token],
+    i: int,
+    starts: Sequence[tuple[str, ...]],
+    ends: frozenset[str] = frozenset(),
+) -> bool:
+    """One of `starts` ("hvad hvis") earlier in the clause of toks[i], with none of `ends`
+    between it and toks[i]."""
+    clause = toks[i].clause
+    words = [fold(t.text) for t in toks[:i] if t.clause == clause]
+    return any(
+        tuple(words[k : k + len(h)]) == h and ends.isdisjoint(words[k + len(h) :])
+        for h in starts
+        for k in range(len(words))
+    )
