@@ -99,7 +99,7 @@ class RedFlag(_Model):
     temperature: Temperature | None = None
     fears_do_not_count: bool = Field(
         default=False,
-        description="A sign only feared ('bange for at det bliver værre') does not count",
+        description="A sign only feared (fear_starts in knowledge/lang) does not count",
     )
     examples: list[str] = Field(min_length=1)
     not_examples: list[str] = Field(default_factory=list)

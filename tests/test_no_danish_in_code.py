@@ -27,6 +27,9 @@ WORD = re.compile(r"[^\W\d_]+")
 ENGLISH = frozenset(
     {"better", "strength", "which", "under", "over", "but", "normal", "usual", "same"}
 )
+# spaCy's data files are named by language code; "en" is also the Danish "a" (numbers.yaml).
+DATA_FILES = (".json.gz",)
+LANGUAGE_CODES = frozenset({"en", "da"})
 
 
 def _vocabulary() -> frozenset[str]:
@@ -84,6 +87,8 @@ def danish_literals() -> list[tuple[str, int, str, list[str]]]:
                 continue
             letters = len(value) > 1 and DANISH_LETTERS.search(value)
             words = [w for w in WORD.findall(value.lower()) if w in danish]
+            if value.endswith(DATA_FILES):  # "en_lemma_lookup.json.gz": a language code
+                words = [w for w in words if w not in LANGUAGE_CODES]
             if letters or words:
                 found.append((str(rel), line, value, words))
     return found
