@@ -7,6 +7,7 @@ loads the full table.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import re
@@ -27,15 +28,18 @@ from bot.knowledge import Knowledge
 PIPELINE_VERSION = "17"
 
 
-def write_cache(path: Path, text: str) -> None:
+def write_cache(path: Path, data: str | bytes) -> None:
     """Write atomically and drop this cache's files for older knowledge (they are never read)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
         tmp.replace(path)
         prefix = path.name.split("-", 1)[0] + "-"
-        for old in path.parent.glob(prefix + "*.json"):
+        for old in path.parent.glob(prefix + "*" + path.suffix):
             if old != path:
                 old.unlink(missing_ok=True)
     except OSError:
@@ -123,7 +127,7 @@ def real_word_hashes(full: dict[str, str]) -> np.ndarray:
     in a millisecond; a collision (about one word in 6,000) only lets a typo be corrected as
     before."""
     words = [*full, *english_words()]
-    hashes = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=np.uint32, count=len(words))
+    hashes = np.fromiter(map(word_hash, words), dtype=np.uint32, count=len(words))
     hashes.sort()  # duplicates do no harm to searchsorted (np.unique costs 0.4 s here)
     return hashes
 
@@ -270,14 +274,21 @@ def cached_compact_table(kb: Knowledge, cache_dir: Path | None) -> CompactTable 
     return None
 
 
-def _write_real(path: Path, hashes: np.ndarray) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, hashes)
-        tmp.replace(path)
-    except OSError:
-        pass
+def _real_words(full: dict[str, str], path: Path | None) -> np.ndarray:
+    """real_word_hashes, from the cache when there (they depend on spaCy's tables only, not
+    on the knowledge), else computed and cached."""
+    if path is not None and path.exists():
+        try:
+            hashes: np.ndarray = np.load(path)
+            return hashes
+        except (OSError, ValueError):
+            pass
+    hashes = real_word_hashes(full)
+    if path is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, hashes)
+        write_cache(path, buffer.getvalue())
+    return hashes
 
 
 def make_compact_table(kb: Knowledge, cache_dir: Path | None) -> CompactTable:
@@ -289,11 +300,9 @@ def make_compact_table(kb: Knowledge, cache_dir: Path | None) -> CompactTable:
         if word in words or word in full or word in overrides:
             words[word] += n
     table = build_compact_table(words, full, overrides)
-    table.real = real_word_hashes(full)
-    path, real = _table_path(kb, cache_dir), _real_path(cache_dir)
-    if path is not None and real is not None:
-        if not real.exists():
-            _write_real(real, table.real)
+    table.real = _real_words(full, _real_path(cache_dir))
+    path = _table_path(kb, cache_dir)
+    if path is not None:
         write_cache(path, table.to_json())
     return table
 
