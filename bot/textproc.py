@@ -187,11 +187,13 @@ class TextProcessor:
         table: CompactTable,
         synonyms: dict[str, list[str]],
         vocab: Vocabulary,
-        preloaded: dict[str, list[Token]] | None = None,
+        preloaded: dict[str, str] | None = None,
     ) -> None:
         self.table = table
-        # Base analyses of the knowledge's own phrasings, cached on disk with the table.
-        self.preloaded: dict[str, list[Token]] = preloaded or {}
+        # Base analyses of the knowledge's own phrasings, cached on disk with the table, each
+        # kept as its JSON text: a start uses a third of them, so each is decoded when first
+        # used (plain strings also cost the garbage collector nothing to keep).
+        self.preloaded: dict[str, str] = preloaded or {}
         self.recorded: dict[str, list[Token]] = {}
         self.cache_path: Path | None = None
         self.vocab = vocab
@@ -316,9 +318,9 @@ class TextProcessor:
 
     def _base(self, text: str) -> list[Token]:
         """Tokens with lemmas, before synonyms (memoised for the knowledge's phrasings)."""
-        hit = self.preloaded.get(text) or self.recorded.get(text)
+        hit = self.recorded.get(text)
         if hit is None:
-            hit = self._base_uncached(text)
+            hit = _tokens_of(self.preloaded.get(text)) or self._base_uncached(text)
         self.recorded[text] = hit
         return hit
 
@@ -430,13 +432,14 @@ class TextProcessor:
         return tuple(t.term for t in self.analyse(text).tokens)
 
 
+ANALYSES_FORMAT = 2  # 2: each phrasing's rows as one JSON string, decoded when used
+
+
 def _analyses_path(kb: Knowledge, cache_dir: Path | None) -> Path | None:
     if cache_dir is None:
         return None
-    return (
-        cache_dir
-        / f"analyses-{PIPELINE_VERSION}-{kb.matching_fingerprint}-{lookups_version()}.json"
-    )
+    version = f"{PIPELINE_VERSION}.{ANALYSES_FORMAT}"
+    return cache_dir / f"analyses-{version}-{kb.matching_fingerprint}-{lookups_version()}.json"
 
 
 def build_processor(
@@ -446,16 +449,15 @@ def build_processor(
 
     A missing lemma table is built in a forked child while this process loads spaCy's
     tokenizer and runs `meanwhile` (the matcher's imports for training), both cores busy."""
-    preloaded: dict[str, list[Token]] = {}
+    preloaded: dict[str, str] = {}
     path = _analyses_path(kb, cache_dir)
     if path is not None and path.exists():
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            preloaded = {
-                text: [Token(t[0], t[1], tuple(t[2]), t[3], t[4], t[5], t[6]) for t in toks]
-                for text, toks in raw.items()
-            }
-        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+                raise ValueError("analyses cache has the wrong shape")
+            preloaded = raw
+        except (OSError, ValueError):
             preloaded = {}
     table = cached_compact_table(kb, cache_dir)
     if table is None:
@@ -472,6 +474,18 @@ def build_processor(
     return proc
 
 
+def _tokens_of(stored: str | None) -> list[Token] | None:
+    """Tokens from their cached JSON rows (the inverse of `save_analyses`); None when they
+    are missing or damaged, so that the phrasing is analysed afresh."""
+    if stored is None:
+        return None
+    try:
+        rows = json.loads(stored)
+        return [Token(t[0], t[1], tuple(t[2]), t[3], t[4], t[5], t[6]) for t in rows] or None
+    except (ValueError, IndexError, KeyError, TypeError):
+        return None
+
+
 def save_analyses(proc: TextProcessor) -> None:
     """Store the knowledge's base analyses next to the compact table (after the matcher built)."""
     recorded = proc.stop_recording()
@@ -479,7 +493,10 @@ def save_analyses(proc: TextProcessor) -> None:
     if path is None:
         return
     data = {
-        text: [[t.text, t.term, list(t.parts), t.stop, t.known, t.clause, t.number] for t in toks]
+        text: json.dumps(
+            [[t.text, t.term, list(t.parts), t.stop, t.known, t.clause, t.number] for t in toks],
+            ensure_ascii=False,
+        )
         for text, toks in recorded.items()
     }
     write_cache(path, json.dumps(data, ensure_ascii=False))

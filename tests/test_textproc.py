@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -15,7 +16,7 @@ from bot.fold import fold as skeleton
 from bot.knowledge import Knowledge, load_knowledge, validate
 from bot.lemmas import build_compact_table, load_compact_table, split_compound
 from bot.settings import PROJECT_ROOT
-from bot.textproc import TextProcessor, _tokenize
+from bot.textproc import TextProcessor, _analyses_path, _tokenize, build_processor
 
 KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
 INTENTS_DIR = PROJECT_ROOT / "intents"
@@ -321,3 +322,37 @@ def test_no_compound_split_off_an_inflected_form(proc: TextProcessor) -> None:
 )
 def test_a_word_and_a_number_typed_together_are_two_tokens(typed: str, words: list[str]) -> None:
     assert _tokenize(typed) == words
+
+
+
+def _copied_analyses(kb: Knowledge, warm_cache: Path, folder: Path) -> Path:
+    """A copy of the warm caches in `folder`, and the path of its analyses file."""
+    shutil.copytree(warm_cache, folder, dirs_exist_ok=True)
+    path = _analyses_path(kb, folder)
+    assert path is not None and path.exists()
+    return path
+
+
+def test_cached_analyses_are_the_fresh_ones_and_a_damaged_one_is_redone(
+    kb: Knowledge, warm_cache: Path, tmp_path: Path
+) -> None:
+    path = _copied_analyses(kb, warm_cache, tmp_path)
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    phrasings = sorted(stored)[:: max(1, len(stored) // 200)]
+    stored[phrasings[0]] = "[[1, 2]]"  # damaged
+    path.write_text(json.dumps(stored, ensure_ascii=False), encoding="utf-8")
+    cached = build_processor(kb, tmp_path)
+    fresh = shared()[1].proc
+    assert cached.preloaded  # read from the cache, not rebuilt
+    for text in phrasings:
+        assert cached._base(text) == fresh._base_uncached(text), text
+
+
+def test_an_unreadable_analyses_cache_is_rebuilt(
+    kb: Knowledge, warm_cache: Path, tmp_path: Path
+) -> None:
+    path = _copied_analyses(kb, warm_cache, tmp_path)
+    path.write_text('{"ondt": [1]}', encoding="utf-8")
+    proc = build_processor(kb, tmp_path)
+    assert not proc.preloaded and proc.cache_path == path  # written again after this start
+    assert proc.analyse("ondt").terms == shared()[1].proc.analyse("ondt").terms

@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bot.bulk import collector_paused
 from bot.fork import can_fork, in_background, one_thread_each
 from bot.knowledge import Knowledge
 from bot.lemmas import PIPELINE_VERSION
@@ -73,6 +74,11 @@ class Matcher:
 
     @classmethod
     def build(cls, kb: Knowledge, cache_dir: Path | None = None) -> Matcher:
+        with collector_paused():
+            return cls._build(kb, cache_dir)
+
+    @classmethod
+    def _build(cls, kb: Knowledge, cache_dir: Path | None) -> Matcher:
         folder = _folder(kb, cache_dir)
         warm = folder is not None and (folder / "heldout.json").exists()
         # A cold start imports scikit-learn while a child builds the lemma table.
