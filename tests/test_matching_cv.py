@@ -131,6 +131,8 @@ def test_no_guide_and_a_generic_question_asks_which_guide() -> None:
         ("hvorfor gør det ondt når jeg løber op ad bakke", "proximal", "p_causes_training"),
         ("fik ondt bag knæet efter bakketræning", "distal", "d_aarsager"),
         ("det startede da jeg begyndte med speedwork", "distal", "d_aarsager"),
+        ("ondt efter bakkeløb", "distal", "d_aarsager"),
+        ("ondt efter bakkeløb", "proximal", "p_causes_training"),
     ],
 )
 def test_pain_after_an_activity_gets_its_causes_not_the_phase_that_allows_it(
