@@ -474,9 +474,15 @@ def build_processor(
     return proc
 
 
+def _stored(tokens: Sequence[Token]) -> str:
+    """One phrasing's tokens as the JSON rows the analyses cache keeps."""
+    rows = [[t.text, t.term, list(t.parts), t.stop, t.known, t.clause, t.number] for t in tokens]
+    return json.dumps(rows, ensure_ascii=False)
+
+
 def _tokens_of(stored: str | None) -> list[Token] | None:
-    """Tokens from their cached JSON rows (the inverse of `save_analyses`); None when they
-    are missing or damaged, so that the phrasing is analysed afresh."""
+    """Tokens from their cached JSON rows (the inverse of `_stored`); None when they are
+    missing or damaged, so that the phrasing is analysed afresh."""
     if stored is None:
         return None
     try:
@@ -492,13 +498,7 @@ def save_analyses(proc: TextProcessor) -> None:
     path = getattr(proc, "cache_path", None)
     if path is None:
         return
-    data = {
-        text: json.dumps(
-            [[t.text, t.term, list(t.parts), t.stop, t.known, t.clause, t.number] for t in toks],
-            ensure_ascii=False,
-        )
-        for text, toks in recorded.items()
-    }
+    data = {text: _stored(toks) for text, toks in recorded.items()}
     write_cache(path, json.dumps(data, ensure_ascii=False))
 
 
