@@ -9,8 +9,9 @@ of message over the features alone, where a boosted tree model adds less.
 
 Weights and thresholds are fitted on cross-validated predictions of the knowledge's own
 examples and of the out-of-scope examples (cv.py), never by hand and never to an eval file.
-The thresholds maximise the expected value of a reply, where a wrong confident answer costs as
-much as a right one gains and an honest fallback costs nothing (VALUE below).
+The thresholds are chosen by the value of a reply, where a wrong confident answer costs as
+much as a right one gains and an honest fallback costs nothing (VALUE below): the lowest answer
+threshold whose value the best one's does not beat by more than a bootstrap standard error.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ VALUE = {
 # Out-of-scope messages as a share of what runners send (the prior the thresholds assume).
 OUT_OF_SCOPE_SHARE = 0.2
 GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)
+# Resamples of the messages for the standard error of a threshold's value.
+BOOTSTRAP = 200
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def value(outcome: str, rows: Rows, p: np.ndarray) -> float:
 def _thresholds(
     messages: Sequence[Rows], weights: Sequence[float], p: np.ndarray
 ) -> tuple[float, float]:
-    """The (answer_at, clarify_at) pair of GRID with the highest total value, given `p`, the
+    """The (answer_at, clarify_at) pair of GRID chosen by _one_standard_error, given `p`, the
     probability of every candidate of the messages in order. The outcome values of every
     message are computed once, in a padded matrix of its candidates; the grid then only
     compares the top probability and the top three's sum with thresholds."""
@@ -222,7 +225,8 @@ def _thresholds(
     )
     w = np.asarray(weights)
     clarify_grid = np.array([*GRID, 3.0])  # 3.0: never clarify
-    best = (-np.inf, 0.5, 1.0)
+    # For every answer threshold its best clarify threshold and the per-message values.
+    per_answer: list[tuple[float, float, float, np.ndarray]] = []  # (total, a, c, values)
     for a in GRID:
         answered = tops >= a
         rest = ~answered
@@ -238,7 +242,35 @@ def _thresholds(
         cs = clarify_grid[clarify_grid > a]
         cut = np.searchsorted(s_sorted, cs, side="left")  # first unanswered with sum >= c
         scores = answered_value + fallback_prefix[cut] + clarify_suffix[cut]
-        for c, score in zip(cs.tolist(), scores.tolist(), strict=True):
-            if score > best[0] + 1e-9:
-                best = (score, float(a), float(c))
-    return best[1], best[2]
+        i = int(np.argmax(scores > scores.max() - 1e-9))  # the first best, as before
+        c = float(cs[i])
+        values = w * np.where(answered, v_answer, np.where(sums >= c, v_clarify, v_fallback))
+        per_answer.append((float(scores[i]), float(a), c, values))
+    return _one_standard_error(per_answer)
+
+
+def _one_standard_error(
+    per_answer: Sequence[tuple[float, float, float, np.ndarray]],
+) -> tuple[float, float]:
+    """The lowest answer threshold whose total value is within one bootstrap standard error
+    of the best one's (and at even odds or more, where answering can pay at all).
+
+    The value is flat around its maximum (on the knowledge's examples, answer thresholds
+    0.53-0.66 differ by less than the noise of resampling the messages), so the arg-max
+    wandered with every edited example. Among choices the data cannot tell apart, answering
+    is what the runner asked for: the lowest of them is taken."""
+    best_total, best_a, best_c, best_values = max(per_answer, key=lambda t: (t[0], -t[1]))
+    n = len(best_values)
+    if n == 0:
+        return best_a, best_c
+    rng = np.random.default_rng(0)
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=BOOTSTRAP)  # (BOOTSTRAP, n)
+    floor = 0.5 * (1 + VALUE["fallback_answerable"])
+    for total, a, c, values in per_answer:  # GRID order: lowest threshold first
+        if a < floor or a > best_a:
+            continue
+        diff = values - best_values
+        se = float((counts @ diff).std())
+        if total >= best_total - se:
+            return a, c
+    return best_a, best_c
