@@ -117,7 +117,10 @@ class RedFlags:
 
     def _fires(self, f: _Flag, a: Analysis) -> bool:
         """Every group is there, affirmed, and no exclusion (the duration is checked apart)."""
-        toks, vocab = a.tokens, a.vocabulary
+        # The message's vocabulary writes every number as <num>; a phrase may name one ("0
+        # fremgang"), so the numbers as typed join the quick filter.
+        toks = a.tokens
+        vocab = a.vocabulary | {t.term for t in toks if t.text[:1].isdigit()}
         warm = self._temperatures(f, toks)
         # Quick reject: every group needs a phrase whose words all occur somewhere.
         present = []
