@@ -100,7 +100,7 @@ def test_among_thresholds_the_data_cannot_tell_apart_the_lowest_is_taken() -> No
     best = np.random.default_rng(5).choice([-1.0, 1.0], size=2000)
     near = best.copy()
     near[:100] += 1.0  # better on 100 messages, worse on 103: 3 worse in all, where
-    near[100:203] -= 1.0  # resampling the messages moves the difference by about 14
+    near[100:203] -= 1.0  # sampling the messages moves the difference by about 14
     pairs = _candidates([(0.45, near), (0.55, near), (0.60, best), (0.70, near)])
     # 0.45 is below even odds; 0.55 is as good as the data can tell.
     assert _one_standard_error(pairs) == (0.55, 0.56)
@@ -118,6 +118,7 @@ def test_a_threshold_clearly_worse_than_the_best_is_not_taken() -> None:
 def test_answering_below_even_odds_is_never_chosen() -> None:
     values = np.ones(100)
     best = values.copy()
-    best[0] += 0.01  # the best by a hair: every lower threshold is as good as the data tells
+    best[0] += 1.0  # better on one message, worse on another: the best by a hair, and every
+    best[1] -= 0.99  # lower threshold is as good as the data can tell
     pairs = _candidates([(0.30, values), (0.49, values), (0.62, best)])
     assert _one_standard_error(pairs) == (0.62, 0.63)

@@ -11,7 +11,7 @@ Weights and thresholds are fitted on cross-validated predictions of the knowledg
 examples and of the out-of-scope examples (cv.py), never by hand and never to an eval file.
 The thresholds are chosen by the value of a reply, where a wrong confident answer costs as
 much as a right one gains and an honest fallback costs nothing (VALUE below): the lowest answer
-threshold whose value the best one's does not beat by more than a bootstrap standard error.
+threshold whose value the best one's does not beat by more than a standard error.
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ VALUE = {
 # Out-of-scope messages as a share of what runners send (the prior the thresholds assume).
 OUT_OF_SCOPE_SHARE = 0.2
 GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)
-# Resamples of the messages for the standard error of a threshold's value.
-BOOTSTRAP = 200
 
 
 @dataclass(frozen=True)
@@ -252,25 +250,22 @@ def _thresholds(
 def _one_standard_error(
     per_answer: Sequence[tuple[float, float, float, np.ndarray]],
 ) -> tuple[float, float]:
-    """The lowest answer threshold whose total value is within one bootstrap standard error
-    of the best one's (and at even odds or more, where answering can pay at all).
+    """The lowest answer threshold whose total value is within one standard error of the
+    best one's (and at even odds or more, where answering can pay at all).
 
     The value is flat around its maximum (on the knowledge's examples, answer thresholds
-    0.53-0.66 differ by less than the noise of resampling the messages), so the arg-max
+    0.53-0.66 differ by less than the noise of sampling the messages), so the arg-max
     wandered with every edited example. Among choices the data cannot tell apart, answering
     is what the runner asked for: the lowest of them is taken."""
     best_total, best_a, best_c, best_values = max(per_answer, key=lambda t: (t[0], -t[1]))
     n = len(best_values)
-    if n == 0:
-        return best_a, best_c
-    rng = np.random.default_rng(0)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=BOOTSTRAP)  # (BOOTSTRAP, n)
     floor = 0.5 * (1 + VALUE["fallback_answerable"])
     for total, a, c, values in per_answer:  # GRID order: lowest threshold first
         if a < floor or a > best_a:
             continue
-        diff = values - best_values
-        se = float((counts @ diff).std())
+        # The standard error of a sum of n paired per-message differences (what resampling
+        # the messages would show, without drawing the resamples).
+        se = float(np.sqrt(n) * (values - best_values).std())
         if total >= best_total - se:
             return a, c
     return best_a, best_c
