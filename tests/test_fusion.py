@@ -10,6 +10,7 @@ import numpy as np
 from bot.matching.candidates import FEATURES
 from bot.matching.fusion import (
     GRID,
+    Choice,
     Fusion,
     Rows,
     _message_weights,
@@ -92,8 +93,8 @@ def test_the_fitted_clarify_threshold_is_the_best_for_the_chosen_answer_threshol
     assert chosen > total(0.95, 3.0)  # a real choice, not the grid's corner
 
 
-def _candidates(totals_and_values: list[tuple[float, np.ndarray]]) -> list:
-    return [(float(v.sum()), a, a + 0.01, v) for a, v in totals_and_values]  # type: ignore[misc]
+def _candidates(thresholds_and_values: list[tuple[float, np.ndarray]]) -> list[Choice]:
+    return [Choice(float(v.sum()), a, a + 0.01, v) for a, v in thresholds_and_values]
 
 
 def test_among_thresholds_the_data_cannot_tell_apart_the_lowest_is_taken() -> None:

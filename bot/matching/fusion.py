@@ -40,6 +40,17 @@ GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)
 
 
 @dataclass(frozen=True)
+class Choice:
+    """One answer threshold with its best clarify threshold: their total value and each
+    message's (weighted) value."""
+
+    total: float
+    answer_at: float
+    clarify_at: float
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
 class Rows:
     """One message's candidates as the fusion sees them: features and which is right."""
 
@@ -223,8 +234,7 @@ def _thresholds(
     )
     w = np.asarray(weights)
     clarify_grid = np.array([*GRID, 3.0])  # 3.0: never clarify
-    # For every answer threshold its best clarify threshold and the per-message values.
-    per_answer: list[tuple[float, float, float, np.ndarray]] = []  # (total, a, c, values)
+    per_answer: list[Choice] = []
     for a in GRID:
         answered = tops >= a
         rest = ~answered
@@ -243,13 +253,11 @@ def _thresholds(
         i = int(np.argmax(scores > scores.max() - 1e-9))  # the first best, as before
         c = float(cs[i])
         values = w * np.where(answered, v_answer, np.where(sums >= c, v_clarify, v_fallback))
-        per_answer.append((float(scores[i]), float(a), c, values))
+        per_answer.append(Choice(float(scores[i]), float(a), c, values))
     return _one_standard_error(per_answer)
 
 
-def _one_standard_error(
-    per_answer: Sequence[tuple[float, float, float, np.ndarray]],
-) -> tuple[float, float]:
+def _one_standard_error(per_answer: Sequence[Choice]) -> tuple[float, float]:
     """The lowest answer threshold whose total value is within one standard error of the
     best one's (and at even odds or more, where answering can pay at all).
 
@@ -257,15 +265,15 @@ def _one_standard_error(
     0.53-0.66 differ by less than the noise of sampling the messages), so the arg-max
     wandered with every edited example. Among choices the data cannot tell apart, answering
     is what the runner asked for: the lowest of them is taken."""
-    best_total, best_a, best_c, best_values = max(per_answer, key=lambda t: (t[0], -t[1]))
-    n = len(best_values)
+    best = max(per_answer, key=lambda t: (t.total, -t.answer_at))
+    n = len(best.values)
     floor = 0.5 * (1 + VALUE["fallback_answerable"])
-    for total, a, c, values in per_answer:  # GRID order: lowest threshold first
-        if a < floor or a > best_a:
+    for choice in per_answer:  # GRID order: lowest threshold first
+        if choice.answer_at < floor or choice.answer_at > best.answer_at:
             continue
         # The standard error of a sum of n paired per-message differences (what resampling
         # the messages would show, without drawing the resamples).
-        se = float(np.sqrt(n) * (values - best_values).std())
-        if total >= best_total - se:
-            return a, c
-    return best_a, best_c
+        se = float(np.sqrt(n) * (choice.values - best.values).std())
+        if choice.total >= best.total - se:
+            return choice.answer_at, choice.clarify_at
+    return best.answer_at, best.clarify_at
