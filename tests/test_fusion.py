@@ -15,6 +15,7 @@ from bot.matching.fusion import (
     Rows,
     _message_weights,
     _one_standard_error,
+    _smoothed,
     expand,
     value,
 )
@@ -123,3 +124,33 @@ def test_answering_below_even_odds_is_never_chosen() -> None:
     best[1] -= 0.99  # lower threshold is as good as the data can tell
     pairs = _candidates([(0.30, values), (0.49, values), (0.62, best)])
     assert _one_standard_error(pairs) == (0.62, 0.63)
+
+
+def test_a_one_step_spike_in_the_value_curve_does_not_decide_the_threshold() -> None:
+    """0.56 stands above its neighbours by a few messages crossing one grid point; the curve
+    around it is lower than around 0.60, so the smoothed rule does not take the spike."""
+    rng = np.random.default_rng(7)
+    base = rng.choice([-1.0, 1.0], size=2000)
+
+    def shifted(better: int, worse: int) -> np.ndarray:
+        v = base.copy()
+        v[:better] += 1.0
+        v[better : better + worse] -= 1.0
+        return v
+
+    curve = [
+        (0.54, shifted(0, 60)),
+        (0.55, shifted(0, 60)),
+        (0.56, shifted(30, 0)),  # the spike
+        (0.57, shifted(0, 60)),
+        (0.58, shifted(0, 0)),
+        (0.59, shifted(10, 0)),
+        (0.60, shifted(12, 0)),
+        (0.61, shifted(10, 0)),
+    ]
+    pairs = _candidates(curve)
+    assert _one_standard_error(pairs)[0] == 0.56  # unsmoothed, the spike wins
+    smooth = _smoothed(pairs)
+    assert [c.answer_at for c in smooth] == [a for a, _ in curve]
+    assert smooth[2].total == sum(c.total for c in pairs[1:4]) / 3
+    assert _one_standard_error(smooth)[0] > 0.57

@@ -254,7 +254,24 @@ def _thresholds(
         c = float(cs[i])
         values = w * np.where(answered, v_answer, np.where(sums >= c, v_clarify, v_fallback))
         per_answer.append(Choice(float(scores[i]), float(a), c, values))
-    return _one_standard_error(per_answer)
+    return _one_standard_error(_smoothed(per_answer))
+
+
+def _smoothed(per_answer: Sequence[Choice]) -> list[Choice]:
+    """Each threshold's per-message values averaged with its two grid neighbours'.
+
+    The value curve has one-step spikes (a handful of messages crossing one grid point: on
+    the knowledge, 0.55 stood 34 above 0.54 and 0.56), and the one-standard-error rule
+    compares neighbours whose paired differences are small, so a spike or its absence moved
+    the chosen threshold by 0.05 when 7 of 8,750 examples were edited. Over three ranker
+    seeds on two knowledge states, the choice ranged 0.54-0.60 unsmoothed, 0.54-0.57
+    smoothed."""
+    values = np.array([c.values for c in per_answer])
+    out: list[Choice] = []
+    for i, choice in enumerate(per_answer):
+        v = values[max(0, i - 1) : i + 2].mean(axis=0)
+        out.append(Choice(float(v.sum()), choice.answer_at, choice.clarify_at, v))
+    return out
 
 
 def _one_standard_error(per_answer: Sequence[Choice]) -> tuple[float, float]:
