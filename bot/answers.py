@@ -104,20 +104,21 @@ def red_flag_text(kb: Knowledge, flag_ids: tuple[str, ...]) -> str:
     return "\n".join(parts) + "\n\n" + kb.text("red_flag_advice")
 
 
+def _answer_text(kb: Knowledge, decision: Decision) -> str:
+    """The answer's passage, then the related one the decision quotes with it."""
+    ids = [decision.entry_id or "", *decision.also]
+    return "\n\n".join(entry_text(kb, e) for e in ids if e in kb.entries)
+
+
 def render(kb: Knowledge, decision: Decision) -> Rendered:
     """The reply for a decision; always non-empty and within Telegram's limit."""
     kind = decision.kind
     if kind == "answer" and decision.entry_id in kb.entries:
-        return Rendered(_fit(entry_text(kb, decision.entry_id or "")))
+        return Rendered(_fit(_answer_text(kb, decision)))
     if kind == "red_flag":
         text = red_flag_text(kb, decision.red_flags)
         if decision.entry_id in kb.entries:
-            text += (
-                "\n\n"
-                + kb.text("red_flag_then_answer")
-                + "\n\n"
-                + entry_text(kb, decision.entry_id or "")
-            )
+            text += "\n\n" + kb.text("red_flag_then_answer") + "\n\n" + _answer_text(kb, decision)
         return Rendered(_fit(text))
     if kind == "intent":
         intent = next((i for i in kb.intents if i.id == decision.intent_id), None)

@@ -133,7 +133,7 @@ def cv_report(kb: Knowledge, matcher: Matcher, k: int) -> Report:
         else:
             kind = "answer"
             by_guide = d.kind == "clarify" and h.context is None
-            ok = d.entry_id == item.owner or (
+            ok = item.owner in (d.entry_id, *d.also) or (
                 by_guide and item.owner in {c.entry_id for c in d.candidates}
             )
         guide = item.guide or kind

@@ -67,7 +67,7 @@ def takeovers(kb: Knowledge, cache_dir: Path | None) -> list[tuple[str, str]]:
         decided = (
             h["entry"] if h["kind"] == "answer" else h["intent"] if h["kind"] == "intent" else None
         )
-        if decided is not None and decided != h["owner"]:
+        if decided is not None and owner not in (decided, h.get("also")):
             found.append((str(h["text"]), str(decided)))
     return found
 

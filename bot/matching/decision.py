@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -31,6 +32,7 @@ class Decision:
     red_flags: tuple[str, ...]
     score: float
     candidates: tuple[Candidate, ...]
+    also: tuple[str, ...] = ()  # a related entry of the same guide, quoted after the answer
 
 
 def decide(
@@ -66,8 +68,35 @@ def decide(
         know = Decision(kind, None, None, None, (), score, picks)
     else:
         know = Decision("fallback", None, None, None, (), score, entries[:3])
+    if know.kind != "answer" and (pair := _related_pair(kb, ranked, fusion.answer_at)):
+        (first, second), together = pair
+        guide = kb.entry_guide[first]
+        know = Decision("answer", guide, first, None, (), together, entries, (second,))
     if not flags:
         return know
     if know.kind == "answer":
-        return Decision("red_flag", know.guide, know.entry_id, None, flags, score, know.candidates)
+        return dataclasses.replace(know, kind="red_flag", red_flags=flags)
     return Decision("red_flag", None, None, None, flags, score, know.candidates)
+
+
+def _related_pair(
+    kb: Knowledge, ranked: Sequence[tuple[Option, float]], answer_at: float
+) -> tuple[tuple[str, str], float] | None:
+    """The best candidate and an entry the maintainers marked related to it (same guide),
+    when a reply quoting both is as likely right as a single answer must be.
+
+    A guide often says one thing twice, in its FAQ and in a section ("Skal man strække?" and
+    "Udstrækning"); the two split the probability, so neither reached the answer threshold
+    and the runner got a question back. The probabilities are of disjoint events (one entry
+    is the answer), so the pair's is their sum."""
+    if not ranked or (first := ranked[0][0].entry_id) is None:
+        return None
+    p_first = ranked[0][1]
+    for option, p in ranked[1:3]:
+        second = option.entry_id
+        if second is None or kb.entry_guide[second] != kb.entry_guide[first]:
+            continue
+        linked = second in kb.entries[first].related or first in kb.entries[second].related
+        if linked and p_first + p >= answer_at:
+            return (first, second), round(100 * (p_first + p), 1)
+    return None

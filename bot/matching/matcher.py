@@ -37,7 +37,7 @@ from bot.textproc import Analysis, TextProcessor, build_processor, save_analyses
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"  # 4: held-out decisions may quote a related second entry ("also")
 Summary = dict[str, str | None]
 # The cross-validated decisions: in memory, in the cache file, or still to be decided.
 HeldOutDecisions = list[Summary] | Path | Callable[[], list[Summary]]
@@ -207,6 +207,7 @@ def _summary(kb: Knowledge, fusion: Fusion, h: HeldOut) -> Summary:
         "context": h.context,
         "kind": d.kind,
         "entry": d.entry_id,
+        "also": d.also[0] if d.also else None,
         "intent": d.intent_id,
         "guide": d.guide,
     }
