@@ -37,6 +37,10 @@ class Guide(_Model):
     # calls its subject plain "hasetendinopati", so the bare word means proximal unless
     # the message or the user's chosen guide says otherwise.
     weak_context_words: list[str] = Field(default_factory=list)
+    # The two questions onboarding suggests to this guide's users: each must be one this
+    # guide answers (tests/test_dialogs_onboarding.py asks them), or the first thing a new
+    # user tries is "I don't know".
+    try_asking: list[str] = Field(min_length=2, max_length=2)
 
 
 class GuidesFile(_Model):

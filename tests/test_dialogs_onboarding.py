@@ -101,3 +101,20 @@ def test_dont_know_at_the_phase_prompt_starts_from_the_beginning(
     chat.say("ved ikke")
     assert engine.kb.text("phase_skipped") in chat.text()
     assert _phase(database) is None
+
+
+@pytest.mark.parametrize("guide", ["proximal", "distal", "hip"])
+def test_onboarding_suggests_questions_the_users_own_guide_answers(
+    chat: Chat, engine: Engine, guide: str
+) -> None:
+    """The first thing a new user tries is what onboarding suggests: each guide's two questions
+    are answered from that guide (the hip guide says nothing about how long it takes, so its
+    users are offered another question)."""
+    chat.onboard(guide, phase=1)
+    kb = engine.kb
+    first, second = kb.guides[guide].try_asking
+    assert f"”{first}”" in chat.text() and f"”{second}”" in chat.text()
+    for question in (first, second):
+        chat.say(question)
+        assert f"Kilde: {kb.guides[guide].source} – «" in chat.text()
+        assert kb.text("fallback") not in chat.text()

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot import protocol
 from bot.dialogs import states
 from bot.dialogs.turn import Answer, Turn
+from bot.knowledge import Knowledge
 from bot.replies import Button, Reply
 from bot.storage import Checkin, Question
 
@@ -21,6 +22,13 @@ MAX_PHASE_ANSWER_WORDS = 6
 
 
 # ------------------------------------------------------------------ welcome and consent
+
+
+def done_text(kb: Knowledge, guide_id: str | None) -> str:
+    """The end of onboarding, suggesting two questions the user's own guide answers."""
+    guide = kb.guides.get(guide_id or "") or next(iter(kb.guides.values()))
+    first, second = guide.try_asking
+    return kb.text("onboarding_done", first=first, second=second)
 
 
 def start(turn: Turn, _args: str = "") -> list[Reply]:
@@ -119,7 +127,7 @@ def guide(turn: Turn, answer: Answer) -> list[Reply] | None:
         return [confirm, *ask_phase(turn, states.CHOOSING_PHASE)]  # /guide also asks the phase
     turn.close_prompt()
     if state == states.ONBOARDING_GUIDE:
-        return [confirm, turn.say("onboarding_done")]
+        return [confirm, Reply(done_text(turn.kb, chosen))]
     return [confirm]
 
 
@@ -215,4 +223,4 @@ def phase(turn: Turn, answer: Answer) -> list[Reply] | None:
     turn.close_prompt()
     turn.user.phase = chosen or None
     first = turn.say("phase_set", phase=chosen) if chosen else turn.say("phase_skipped")
-    return [first, turn.say("onboarding_done")] if onboarding else [first]
+    return [first, Reply(done_text(turn.kb, turn.guide))] if onboarding else [first]

@@ -16,6 +16,7 @@ import matplotlib.image
 import pytest
 from sqlalchemy import func, select, update
 
+from bot.dialogs.onboarding import done_text
 from bot.knowledge import Knowledge
 from bot.storage import (
     Base,
@@ -96,9 +97,8 @@ def test_reminder_history_export_delete_and_blocked_user(
     bot = bot_process().start_and_wait(timeout=120.0)
     db = Database(bot_db_url)
     alice, bob = Chat(fake, ALICE, first_name="Alice"), Chat(fake, BOB, first_name="Bob")
-    done = kb.text("onboarding_done")
-    alice.onboard(done, guide="proximal", phase=2)
-    bob.onboard(done, guide="distal", phase=1)
+    alice.onboard(done_text(kb, "proximal"), guide="proximal", phase=2)
+    bob.onboard(done_text(kb, "distal"), guide="distal", phase=1)
     today = datetime.now(ZoneInfo("Europe/Copenhagen")).date()
 
     # Both set a daily reminder; Bob also asks a question (a row in `questions`).

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
+from bot.dialogs.onboarding import done_text
 from bot.knowledge import Knowledge
 from bot.storage import Checkin, Database, InboxUpdate, OutboxMessage, Question
 
@@ -114,7 +115,7 @@ def test_one_fault_of_each_kind_on_a_prompt_and_on_the_summary(
             user += 1
             case = f"{fault} on the {stage} (user {user})"
             chat = Chat(fake, user, timeout=30)
-            chat.onboard(kb.text("onboarding_done"))
+            chat.onboard(done_text(kb, "proximal"))
             pain_q = chat.command("checkin", has_button("ci:p:3"))
             if stage == "prompt":
                 inject(fake)
@@ -152,7 +153,7 @@ def test_repeated_kills_during_concurrent_checkins_lose_and_double_no_answer(
     users = list(range(9001, 9009))
     chats = {u: Chat(fake, u, timeout=90) for u in users}
     for chat in chats.values():
-        chat.onboard(kb.text("onboarding_done"))
+        chat.onboard(done_text(kb, "proximal"))
     pains = {u: i % 11 for i, u in enumerate(users, start=2)}
     errors: list[BaseException] = []
 

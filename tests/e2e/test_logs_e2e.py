@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.dialogs.onboarding import done_text
 from bot.knowledge import Knowledge
 
 from .botproc import Chat, contains, free_port, has_button
@@ -42,7 +43,7 @@ def test_a_debug_log_of_a_whole_session_holds_no_token_and_no_text(
     bot = bot_process(env).start_and_wait(ready, timeout=120.0)
     chat = Chat(fake, USER, first_name="Ditte")
 
-    chat.onboard(kb.text("onboarding_done"))
+    chat.onboard(done_text(kb, "proximal"))
     chat.say(QUESTION, lambda c: True)
     pain_q = chat.command("checkin", has_button("ci:p:4"))
     morning_q = chat.press(pain_q, "ci:p:4", has_button("ci:m:same"))

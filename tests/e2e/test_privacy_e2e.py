@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.dialogs.onboarding import done_text
 from bot.knowledge import Knowledge
 from bot.storage import Checkin, Database, User, utcnow
 
@@ -63,7 +64,7 @@ def test_private_files_no_bytes_after_slet_and_a_debug_log_without_secrets(
     assert {f.name: _mode(f) for f in files} == {f.name: 0o600 for f in files}
 
     alice, guest = Chat(fake, ALICE, first_name="Alice"), Chat(fake, GUEST, first_name="Gæst")
-    alice.onboard(kb.text("onboarding_done"))
+    alice.onboard(done_text(kb, "proximal"))
     alice.say(QUESTION, contains("Kilde"))
     pain_q = alice.command("checkin", has_button("ci:p:3"))
     morning_q = alice.press(pain_q, "ci:p:3", has_button("ci:m:same"))

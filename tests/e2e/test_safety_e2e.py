@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from bot.dialogs.onboarding import done_text
 from bot.knowledge import Knowledge
 from bot.storage import Checkin, Database, Reminder, User, utcnow
 
@@ -83,7 +84,7 @@ def test_a_group_gets_no_health_data_and_the_deep_link_works_in_private(
     db = Database(bot_db_url)
     alice = Chat(fake, ALICE, first_name="Alice")
     in_group = Chat(fake, ALICE, chat_id=GROUP, first_name="Alice")
-    alice.onboard(kb.text("onboarding_done"))
+    alice.onboard(done_text(kb, "proximal"))
     pain_q = alice.command("checkin", has_button("ci:p:3"))
     _checkin_by_buttons(alice, pain_q, 3, NOTE, _summary_line(kb, "yellow", 3))
 
@@ -137,7 +138,7 @@ def test_red_flags_at_every_checkin_step_and_in_the_note(
     bot = bot_process().start_and_wait(timeout=120.0)
     db = Database(bot_db_url)
     bob = Chat(fake, BOB, first_name="Bob")
-    bob.onboard(kb.text("onboarding_done"))
+    bob.onboard(done_text(kb, "proximal"))
     question = bob.command("checkin", has_button("ci:p:4"))
     for step, press in (("ci:p", "ci:p:4"), ("ci:m", "ci:m:same"), ("ci:a", "ci:a:run")):
         since = bob.mark()
@@ -200,7 +201,7 @@ def test_stale_buttons_change_nothing_and_an_oversized_id_gets_a_reply(
 
     # An old consent question, never pressed; consent is given at a second /start.
     old_consent = carol.command("start", has_button("ob:c:0"))
-    carol.onboard(kb.text("onboarding_done"))
+    carol.onboard(done_text(kb, "proximal"))
 
     # Today's reminder, pressed after the user's day moved on: it snoozes nothing.
     carol.command("paamindelse", contains("07:30"), args="07:30")
